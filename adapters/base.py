@@ -1,0 +1,146 @@
+"""The task-type interface every adapter implements.
+
+An adapter owns one kind of Label Studio labeling config (text classification, NER, detection, ...).
+It turns Label Studio tasks into examples, builds the model that learns from them, turns model
+outputs into Label Studio prediction JSON, and says where a human label and a model output disagree.
+
+The backend and `scripts/sync_round.py` only talk to adapters through this interface, so a new task
+type is a new module here and nothing else.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+
+class InvalidTask(ValueError):
+    """A task or annotation that cannot be used; names the task and the field at fault."""
+
+    def __init__(self, task_id: Any, field_name: str, problem: str):
+        self.task_id = task_id
+        self.field_name = field_name
+        self.problem = problem
+        super().__init__(f"task {task_id}: {field_name}: {problem}")
+
+
+class UnsupportedLabelConfig(ValueError):
+    """No adapter understands this labeling config."""
+
+
+@dataclass
+class Example:
+    """One Label Studio task as a model sees it.
+
+    `target` is the human label in the adapter's own form (a class name for classification), or
+    None for a task nobody has labeled yet. `annotation_id` names the annotation it came from.
+    """
+
+    task_id: int
+    input: Any
+    target: Any = None
+    annotation_id: int | None = None
+
+
+@dataclass
+class Disagreement:
+    """How one human label compares with the model's output for the same task.
+
+    `flagged` says the task should go back to a human. `label_quality` orders the flagged tasks:
+    lower means the human label is more likely wrong (cleanlab's convention). `human` and `model`
+    are short readable forms of both labels for reports; `detail` holds adapter-specific facts.
+    """
+
+    task_id: int
+    flagged: bool
+    label_quality: float
+    human: str
+    model: str
+    detail: dict = field(default_factory=dict)
+
+
+# A progress callback: (stage name, units done, units in total).
+Progress = Callable[[str, int, int], None]
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def latest_annotation(task: dict) -> dict | None:
+    """The task's most recent annotation that was not cancelled (skipped), or None.
+
+    Label Studio keeps every annotation; the newest one is the current human label, so a re-labeled
+    task trains the next model with its new label while the old annotation stays untouched.
+    """
+    annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    if not annotations:
+        return None
+    return max(annotations, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
+
+
+class TaskAdapter(ABC):
+    """Base class of all task-type adapters.
+
+    Constructing an adapter only parses the label config: it must stay cheap, because the round
+    driver builds one just to score disagreements. Heavy libraries are imported by the methods
+    that train or predict.
+    """
+
+    #: short name used in model versions, reports and logs
+    name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def supports(cls, label_config: str) -> bool:
+        """True when this adapter understands the labeling config."""
+
+    @abstractmethod
+    def input_from_task(self, task: dict) -> Any:
+        """What the model reads from a task (its text, image, ...); annotations are not looked at.
+
+        Raises InvalidTask naming the task and field when the data is unusable.
+        """
+
+    @abstractmethod
+    def example_from_task(self, task: dict) -> Example:
+        """Read one Label Studio task (with its annotations) into an Example.
+
+        Raises InvalidTask naming the task and field when the data or the label is unusable.
+        """
+
+    @abstractmethod
+    def featurize(self, inputs: Sequence[Any], progress: Progress = no_progress) -> Any:
+        """Turn example inputs into what `new_model().fit` reads; computed once for all folds."""
+
+    @abstractmethod
+    def new_model(self) -> Any:
+        """A fresh, unfitted model with `fit(features, targets)` and `predict(features)`."""
+
+    @abstractmethod
+    def to_prediction(self, output: Any) -> dict:
+        """A model output as Label Studio prediction JSON: {"result": [...], "score": confidence}."""
+
+    @abstractmethod
+    def find_disagreements(self, task_ids: Sequence[int], targets: Sequence[Any],
+                           outputs: Sequence[Any]) -> list[Disagreement]:
+        """Compare each human target with the model's output for the same task (pure, no I/O)."""
+
+    @abstractmethod
+    def save_model(self, model: Any, directory: str) -> None:
+        """Write a fitted model into an existing directory."""
+
+    @abstractmethod
+    def load_model(self, directory: str) -> Any:
+        """Read back what `save_model` wrote."""
+
+    def settings(self) -> dict:
+        """The options that change what the model learns; part of the model's fingerprint."""
+        return {}
+
+    # Outputs travel from the backend to the round driver as JSON.
+    def output_to_json(self, output: Any) -> Any:
+        return output
+
+    def output_from_json(self, data: Any) -> Any:
+        return data

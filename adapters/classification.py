@@ -1,0 +1,159 @@
+"""Single-choice classification (`<Choices>` on one object tag): the logic every classifier shares.
+
+Labels, examples, predictions and disagreement live here; subclasses only say which object tag
+they read (Text, Image) and which model learns from it.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from adapters.base import Disagreement, Example, InvalidTask, TaskAdapter, UnsupportedLabelConfig, latest_annotation
+from adapters.noise import QUALITY_METHODS, find_label_disagreements, label_quality_scores
+
+
+def parse_choices_config(label_config: str, object_tag: str) -> tuple[str, str, str, list[str], str]:
+    """(from_name, to_name, data key, class names, choice mode) of the first Choices on `object_tag`."""
+    from label_studio_sdk.label_interface import LabelInterface
+
+    interface = LabelInterface(label_config)
+    from_name, to_name, value = interface.get_first_tag_occurence("Choices", object_tag)
+    control = interface.get_tag(from_name)
+    data_key = str(value).lstrip("$")
+    return from_name, to_name, data_key, list(control.labels), control.attr.get("choice", "single")
+
+
+class LinearHead:
+    """Multinomial logistic regression over fixed features, predicting all `classes`.
+
+    A fold whose training part lacks some class still yields probabilities over every class
+    (zero for the missing ones), so outputs of different folds line up.
+    """
+
+    def __init__(self, classes: Sequence[str], regularization: float = 1.0, seed: int = 0):
+        self.classes = list(classes)
+        self.regularization = regularization
+        self.seed = seed
+
+    def fit(self, features: np.ndarray, targets: Sequence[str]) -> "LinearHead":
+        from sklearn.linear_model import LogisticRegression
+
+        index = {name: i for i, name in enumerate(self.classes)}
+        y = np.array([index[t] for t in targets])
+        self.seen_classes_ = np.unique(y)
+        if len(self.seen_classes_) == 1:
+            self.model_ = None
+        else:
+            self.model_ = LogisticRegression(C=self.regularization, max_iter=2000, random_state=self.seed)
+            self.model_.fit(np.asarray(features), y)
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features)
+        probabilities = np.zeros((len(features), len(self.classes)))
+        if self.model_ is None:
+            probabilities[:, self.seen_classes_[0]] = 1.0
+        elif len(features):
+            probabilities[:, self.model_.classes_] = self.model_.predict_proba(features)
+        return probabilities
+
+
+class ClassificationAdapter(TaskAdapter):
+    """Shared base of text and image classification adapters."""
+
+    #: the Label Studio object tag the Choices annotate ("Text", "Image")
+    object_tag: ClassVar[str]
+    description: ClassVar[str]
+
+    @classmethod
+    def supports(cls, label_config: str) -> bool:
+        try:
+            choice_mode = parse_choices_config(label_config, cls.object_tag)[4]
+        except Exception:  # not parseable, or no Choices on this object tag
+            return False
+        return choice_mode in ("single", "single-radio")
+
+    def __init__(self, label_config: str, *, quality_method: str = "normalized_margin"):
+        if not self.supports(label_config):
+            raise UnsupportedLabelConfig(f"{self.name} needs a single-choice <Choices> on a <{self.object_tag}>")
+        self.from_name, self.to_name, self.data_key, self.classes, _ = parse_choices_config(
+            label_config, self.object_tag)
+        if len(self.classes) < 2:
+            raise UnsupportedLabelConfig(f"<Choices name={self.from_name!r}> needs at least two choices")
+        if quality_method not in QUALITY_METHODS:
+            raise ValueError(f"quality_method must be one of {QUALITY_METHODS}, got {quality_method!r}")
+        self.quality_method = quality_method
+        self.class_index = {name: i for i, name in enumerate(self.classes)}
+
+    def read_input(self, task_id: Any, value: Any) -> Any:
+        """Check and return the object tag's data value; subclasses say what a valid one is."""
+        return value
+
+    def input_from_task(self, task: dict) -> Any:
+        task_id = task.get("id") if isinstance(task, dict) else None
+        data = task.get("data") if isinstance(task, dict) else None
+        if not isinstance(data, dict):
+            raise InvalidTask(task_id, "data", "missing or not a JSON object")
+        if self.data_key not in data:
+            raise InvalidTask(task_id, f"data.{self.data_key}",
+                              f"missing (the labeling config reads ${self.data_key}; the task has {sorted(data)})")
+        return self.read_input(task_id, data[self.data_key])
+
+    def example_from_task(self, task: dict) -> Example:
+        value = self.input_from_task(task)
+        task_id = task.get("id")
+        annotation = latest_annotation(task)
+        if annotation is None:
+            return Example(task_id=task_id, input=value)
+        return Example(task_id=task_id, input=value, target=self.target_from_annotation(task_id, annotation),
+                       annotation_id=annotation.get("id"))
+
+    def target_from_annotation(self, task_id: Any, annotation: dict) -> str | None:
+        """The class an annotation chose, or None when it chose nothing for this control."""
+        field_name = f"annotation {annotation.get('id')} {self.from_name}"
+        results = annotation.get("result")
+        if not isinstance(results, list):
+            raise InvalidTask(task_id, field_name, "annotation result is not a list")
+        items = [r for r in results if isinstance(r, dict) and r.get("from_name") == self.from_name]
+        if not items:
+            return None
+        choices = (items[0].get("value") or {}).get("choices")
+        if not isinstance(choices, list) or len(choices) != 1:
+            raise InvalidTask(task_id, field_name, f"expected exactly one choice, got {choices!r}")
+        if choices[0] not in self.class_index:
+            raise InvalidTask(task_id, field_name,
+                              f"label {choices[0]!r} is not in the labeling config (choices: {', '.join(self.classes)})")
+        return choices[0]
+
+    def to_prediction(self, output: np.ndarray) -> dict:
+        probabilities = np.asarray(output, dtype=float)
+        best = int(probabilities.argmax())
+        return {
+            "result": [{"from_name": self.from_name, "to_name": self.to_name, "type": "choices",
+                        "value": {"choices": [self.classes[best]]}}],
+            "score": round(float(probabilities[best]), 6),
+        }
+
+    def find_disagreements(self, task_ids: Sequence[int], targets: Sequence[str],
+                           outputs: Sequence[np.ndarray]) -> list[Disagreement]:
+        if not len(task_ids):
+            return []
+        labels = np.array([self.class_index[t] for t in targets])
+        pred_probs = np.vstack([np.asarray(o, dtype=float) for o in outputs])
+        flagged = find_label_disagreements(labels, pred_probs)
+        quality = label_quality_scores(labels, pred_probs, method=self.quality_method)
+        predicted = pred_probs.argmax(axis=1)
+        return [
+            Disagreement(task_id=int(task_id), flagged=bool(flagged[i]), label_quality=float(quality[i]),
+                         human=self.classes[labels[i]], model=self.classes[predicted[i]],
+                         detail={"model_confidence": round(float(pred_probs[i, predicted[i]]), 6),
+                                 "probability_of_human_label": round(float(pred_probs[i, labels[i]]), 6)})
+            for i, task_id in enumerate(task_ids)
+        ]
+
+    def output_to_json(self, output: np.ndarray) -> list[float]:
+        return [round(float(p), 6) for p in output]
+
+    def output_from_json(self, data: list[float]) -> np.ndarray:
+        return np.asarray(data, dtype=float)

@@ -1,0 +1,244 @@
+"""The Re-Label ML backend: an HTTP server speaking Label Studio's ML backend protocol.
+
+Label Studio calls GET /health, POST /setup, POST /predict, POST /webhook (START_TRAINING) and
+GET /versions. The round driver also uses GET/POST /jobs and GET /projects/<id>/predictions.
+
+Run it with gunicorn (one worker: training jobs are threads of that worker):
+    gunicorn --workers 1 --threads 8 --bind 0.0.0.0:9090 'backend.app:create_app()'
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from adapters import InvalidTask, UnsupportedLabelConfig, adapter_for_config
+from backend.config import Settings
+from backend.jobs import JobRunner
+from backend.label_studio import LabelStudioClient, LabelStudioError
+from backend.logs import configure_logging
+from backend.model_store import ModelStore
+from backend.training import TrainingError, project_id_of, train_project
+
+log = logging.getLogger(__name__)
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Backend:
+    """State shared by the request handlers: settings, model store, jobs, loaded models."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = ModelStore(settings.model_dir)
+        self.jobs = JobRunner(self.store, self._run_job)
+        self._models: dict[int, tuple[str, Any, Any]] = {}  # project -> (version, adapter, model)
+        self._models_lock = threading.Lock()
+        # Label Studio sends its URL and the project owner's token in /setup; used only when
+        # LABEL_STUDIO_API_KEY is not configured. Kept in memory, never logged or stored.
+        self._setup_credentials: dict[int, tuple[str, str]] = {}
+
+    def client(self, project_id: int) -> LabelStudioClient:
+        if self.settings.label_studio_api_key:
+            return LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
+        if project_id in self._setup_credentials:
+            return LabelStudioClient(*self._setup_credentials[project_id])
+        raise RequestError(503, "the backend has no Label Studio credentials: set LABEL_STUDIO_URL and "
+                                "LABEL_STUDIO_API_KEY (a legacy token or a personal access token)")
+
+    def remember_setup(self, project_id: int, hostname: Any, token: Any) -> None:
+        if isinstance(hostname, str) and hostname.startswith("http") and isinstance(token, str) and token:
+            self._setup_credentials[project_id] = (hostname, token)
+
+    def _run_job(self, job: dict, progress) -> dict:
+        project_id = job["project"]
+        return train_project(project_id, self.settings, self.client(project_id), self.store, progress,
+                             write_predictions=job["options"].get("write_predictions", True))
+
+    def start_training(self, project_id: int, write_predictions: bool = True) -> tuple[dict, bool]:
+        # Fail fast, in the response, for a project Label Studio does not know or cannot serve.
+        try:
+            self.client(project_id).get_project(project_id)
+        except LabelStudioError as error:
+            status = 404 if "HTTP 404" in str(error) else 502
+            raise RequestError(status, f"project {project_id}: {error}") from None
+        return self.jobs.start(project_id, {"write_predictions": write_predictions})
+
+    def model(self, project_id: int, label_config: str | None):
+        """(adapter, model) of the project's latest model, or (None, None) before the first training."""
+        latest = self.store.latest(project_id)
+        if latest is None:
+            return None, None
+        with self._models_lock:
+            loaded = self._models.get(project_id)
+            if loaded is None or loaded[0] != latest["version"]:
+                adapter = adapter_for_config(latest["label_config"], **self.settings.adapter_options())
+                model = adapter.load_model(self.store.version_dir(project_id, latest["version"]))
+                loaded = self._models[project_id] = (latest["version"], adapter, model)
+            _, adapter, model = loaded
+        if label_config and label_config != latest["label_config"]:
+            # The config changed since training: its labels must still cover what the model predicts.
+            current = adapter_for_config(label_config, **self.settings.adapter_options())
+            missing = [c for c in getattr(adapter, "classes", []) if c not in getattr(current, "classes", [])]
+            if missing:
+                raise RequestError(422, f"model {latest['version']} predicts label(s) {missing} that the labeling "
+                                        f"config no longer has: retrain the model")
+        return adapter, model
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise RequestError(400, "the request body must be a JSON object")
+    return body
+
+
+def _project(value: Any) -> int:
+    try:
+        return project_id_of(value)
+    except ValueError as error:
+        raise RequestError(400, f"field 'project': {error}") from None
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    configure_logging()
+    settings = settings or Settings.from_env()
+    backend = Backend(settings)
+    app = Flask("relabel-backend")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 1024 * 1024
+    app.extensions["relabel"] = backend
+
+    @app.before_request
+    def require_basic_auth():
+        if not settings.basic_auth_user or request.path == "/health":
+            return None
+        auth = request.authorization
+        if auth and hmac.compare_digest(auth.username or "", settings.basic_auth_user) and \
+                hmac.compare_digest(auth.password or "", settings.basic_auth_pass):
+            return None
+        return Response('{"error": "authentication required"}', 401, mimetype="application/json",
+                        headers={"WWW-Authenticate": 'Basic realm="relabel"'})
+
+    @app.errorhandler(RequestError)
+    def request_error(error: RequestError):
+        return jsonify(error=error.message), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return jsonify(error=f"{error.name}: {error.description}"), error.code
+
+    @app.errorhandler(LabelStudioError)
+    def label_studio_error(error: LabelStudioError):
+        return jsonify(error=str(error)), 502
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        log.exception("unexpected error", extra={"path": request.path})
+        return jsonify(error=f"internal error: {type(error).__name__}: {error}"), 500
+
+    @app.get("/health")
+    @app.get("/")
+    def health():
+        return jsonify(status="UP", model_class="Re-Label")
+
+    @app.post("/setup")
+    def setup():
+        body = _body()
+        project_id = _project(body.get("project"))
+        schema = body.get("schema")
+        try:
+            adapter_for_config(schema or "", **settings.adapter_options())
+        except UnsupportedLabelConfig as error:
+            raise RequestError(422, f"project {project_id}: field 'schema': {error}") from None
+        backend.remember_setup(project_id, body.get("hostname"), body.get("access_token"))
+        latest = backend.store.latest(project_id)
+        return jsonify(model_version=latest["version"] if latest else "untrained")
+
+    @app.post("/predict")
+    def predict():
+        body = _body()
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+            raise RequestError(400, "field 'tasks' must be a list of task objects")
+        project_id = _project(body.get("project"))
+        label_config = body.get("label_config")
+        if label_config is not None and not isinstance(label_config, str):
+            raise RequestError(400, "field 'label_config' must be a string")
+        if label_config:
+            try:
+                adapter_for_config(label_config, **settings.adapter_options())
+            except UnsupportedLabelConfig as error:
+                raise RequestError(422, f"project {project_id}: field 'label_config': {error}") from None
+        adapter, model = backend.model(project_id, label_config)
+        if model is None or not tasks:
+            return jsonify(results=[], model_version=None)
+        try:
+            inputs = [adapter.input_from_task(task) for task in tasks]
+        except InvalidTask as error:
+            raise RequestError(422, str(error)) from None
+        version = backend.store.latest(project_id)["version"]
+        outputs = model.predict(adapter.featurize(inputs))
+        results = [{**adapter.to_prediction(o), "model_version": version} for o in outputs]
+        return jsonify(results=results, model_version=version)
+
+    @app.post("/webhook")
+    def webhook():
+        body = _body()
+        action = body.get("action")
+        if not isinstance(action, str):
+            raise RequestError(400, "field 'action' must be a string")
+        if action != "START_TRAINING":
+            return jsonify(status="ignored", action=action)
+        project_id = _project(body.get("project"))
+        job, started = backend.start_training(project_id)
+        return jsonify(job=job["id"], started=started, status=job["state"]), 201 if started else 200
+
+    @app.post("/jobs")
+    def start_job():
+        body = _body()
+        project_id = _project(body.get("project"))
+        write_predictions = body.get("write_predictions", True)
+        if not isinstance(write_predictions, bool):
+            raise RequestError(400, "field 'write_predictions' must be true or false")
+        job, started = backend.start_training(project_id, write_predictions)
+        return jsonify(job=job, started=started), 201 if started else 200
+
+    @app.get("/jobs")
+    def list_jobs():
+        project_id = _project(request.args.get("project"))
+        return jsonify(jobs=backend.store.jobs(project_id))
+
+    @app.post("/job_status")
+    def job_status():
+        job_id = str(_body().get("job", ""))
+        job = backend.jobs.get(_project(job_id.split("-", 1)[0]), job_id) if "-" in job_id else None
+        if job is None:
+            raise RequestError(404, f"no job {job_id!r}")
+        return jsonify(job=job["id"], status=job["state"], error=job["error"])
+
+    @app.get("/versions")
+    def versions():
+        body = request.get_json(silent=True) or {}
+        project = request.args.get("project") or (body.get("project") if isinstance(body, dict) else None)
+        project_id = _project(project)
+        return jsonify(versions=[v["version"] for v in backend.store.versions(project_id)],
+                       details=[{k: v[k] for k in ("version", "created_at", "labeled", "adapter", "prediction_source")
+                                 if k in v} for v in backend.store.versions(project_id)])
+
+    @app.get("/projects/<int:project_id>/predictions")
+    def stored_predictions(project_id: int):
+        version = request.args.get("model_version") or (backend.store.latest(project_id) or {}).get("version")
+        if not version or backend.store.find(project_id, version) is None:
+            raise RequestError(404, f"project {project_id} has no model {version or '(none trained yet)'}")
+        return jsonify(backend.store.predictions(project_id, version))
+
+    return app

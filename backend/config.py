@@ -1,0 +1,79 @@
+"""Backend configuration, read from environment variables (the label-studio-ml-backend way).
+
+| variable | meaning | default |
+|---|---|---|
+| LABEL_STUDIO_URL | where the backend reads tasks and writes predictions | http://127.0.0.1:8080 |
+| LABEL_STUDIO_API_KEY | legacy token or personal access token of a Label Studio user | (none) |
+| MODEL_DIR | model store, one folder per project | ./models |
+| BASIC_AUTH_USER / BASIC_AUTH_PASS | require HTTP basic auth on every endpoint but /health | off |
+| RELABEL_FOLDS | K of the K-fold out-of-fold predictions | 5 |
+| RELABEL_PREDICTION_SOURCE | out_of_fold, or in_sample (the paper's original rule) | out_of_fold |
+| RELABEL_SEED | seed of folds and models | 0 |
+| RELABEL_TEXT_MODE | embedding (frozen encoder + linear head) or finetune | embedding |
+| RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
+| RELABEL_FINETUNE_EPOCHS | epochs per fold in finetune mode | 3 |
+| RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
+| RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from adapters.folds import PREDICTION_SOURCES
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    label_studio_url: str = "http://127.0.0.1:8080"
+    label_studio_api_key: str = field(default="", repr=False)
+    model_dir: str = "models"
+    basic_auth_user: str = ""
+    basic_auth_pass: str = field(default="", repr=False)
+    n_folds: int = 5
+    prediction_source: str = "out_of_fold"
+    seed: int = 0
+    text_mode: str = "embedding"
+    text_encoder: str = ""
+    finetune_epochs: int = 3
+    device: str = "auto"
+    max_body_mb: int = 64
+
+    def __post_init__(self):
+        if self.prediction_source not in PREDICTION_SOURCES:
+            raise ValueError(f"RELABEL_PREDICTION_SOURCE must be one of {PREDICTION_SOURCES}, "
+                             f"got {self.prediction_source!r}")
+        if self.n_folds < 2:
+            raise ValueError(f"RELABEL_FOLDS must be at least 2, got {self.n_folds}")
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ.get
+        return cls(
+            label_studio_url=env("LABEL_STUDIO_URL", cls.label_studio_url).rstrip("/"),
+            label_studio_api_key=env("LABEL_STUDIO_API_KEY", ""),
+            model_dir=env("MODEL_DIR", cls.model_dir),
+            basic_auth_user=env("BASIC_AUTH_USER", ""),
+            basic_auth_pass=env("BASIC_AUTH_PASS", ""),
+            n_folds=_int("RELABEL_FOLDS", cls.n_folds),
+            prediction_source=env("RELABEL_PREDICTION_SOURCE", cls.prediction_source),
+            seed=_int("RELABEL_SEED", cls.seed),
+            text_mode=env("RELABEL_TEXT_MODE", cls.text_mode),
+            text_encoder=env("RELABEL_TEXT_ENCODER", ""),
+            finetune_epochs=_int("RELABEL_FINETUNE_EPOCHS", cls.finetune_epochs),
+            device=env("RELABEL_DEVICE", cls.device),
+            max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
+        )
+
+    def adapter_options(self) -> dict:
+        """Options every adapter constructor accepts from the backend's configuration."""
+        return {"mode": self.text_mode, "encoder": self.text_encoder or None, "epochs": self.finetune_epochs,
+                "device": self.device, "seed": self.seed}

@@ -1,0 +1,123 @@
+"""Model store: one folder per project under MODEL_DIR.
+
+    MODEL_DIR/project-<id>/
+        versions.json              model versions, oldest first: {version, fingerprint, created_at, ...}
+        <version>/                 the full-data model, plus predictions.json (out-of-fold outputs)
+        jobs/<job id>.json         training job records
+
+A version's folder is written under a temporary name and renamed into place, so a reader never sees
+half a model. A version name is tied to the fingerprint of what it learned from (labels, settings):
+retraining on unchanged data reuses the version, so a re-run adds no duplicate predictions.
+Names read model-v1-<hash>, model-v2-<hash>, ...: dataset-v1 trains model-v1.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+
+def write_json_atomic(path: str, data) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with os.fdopen(handle, "w") as file:
+        json.dump(data, file)
+    os.replace(temporary, path)
+
+
+def read_json(path: str, default=None):
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except FileNotFoundError:
+        return default
+
+
+class ModelStore:
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+        self._lock = threading.Lock()
+
+    def project_dir(self, project_id: int) -> str:
+        return os.path.join(self.root, f"project-{int(project_id)}")
+
+    def versions(self, project_id: int) -> list[dict]:
+        return read_json(os.path.join(self.project_dir(project_id), "versions.json"), [])
+
+    def latest(self, project_id: int) -> dict | None:
+        versions = self.versions(project_id)
+        return versions[-1] if versions else None
+
+    def find(self, project_id: int, version: str) -> dict | None:
+        return next((v for v in self.versions(project_id) if v["version"] == version), None)
+
+    def version_dir(self, project_id: int, version: str) -> str:
+        if not version or "/" in version or version.startswith("."):
+            raise ValueError(f"bad model version {version!r}")
+        return os.path.join(self.project_dir(project_id), version)
+
+    def version_for(self, project_id: int, fingerprint: str) -> str:
+        """The version name for a model learned from `fingerprint`: reused if known, else the next model-vN-<hash>.
+
+        The hash part keeps names unique across model stores: Label Studio skips tasks that already
+        hold a prediction of a version, so two different models must never share a name.
+        """
+        versions = self.versions(project_id)
+        for entry in versions:
+            if entry["fingerprint"] == fingerprint:
+                return entry["version"]
+        return f"model-v{len(versions) + 1}-{fingerprint[:8]}"
+
+    @contextmanager
+    def writing_version(self, project_id: int, version: str, record: dict) -> Iterator[str]:
+        """Yield a scratch folder; on success it becomes the version's folder and the version is listed last."""
+        project_dir = self.project_dir(project_id)
+        os.makedirs(project_dir, exist_ok=True)
+        scratch = tempfile.mkdtemp(dir=project_dir, prefix=f".{version}-")
+        try:
+            yield scratch
+            with self._lock:
+                final = self.version_dir(project_id, version)
+                if os.path.exists(final):
+                    shutil.rmtree(final)
+                os.replace(scratch, final)
+                versions = [v for v in self.versions(project_id) if v["version"] != version]
+                versions.append({**record, "version": version, "created_at": time.time()})
+                write_json_atomic(os.path.join(project_dir, "versions.json"), versions)
+        finally:
+            if os.path.exists(scratch):
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def mark_latest(self, project_id: int, version: str) -> None:
+        """Move an existing version to the end of the list: it is the one /predict serves."""
+        with self._lock:
+            versions = self.versions(project_id)
+            entry = next(v for v in versions if v["version"] == version)
+            versions = [v for v in versions if v["version"] != version] + [entry]
+            write_json_atomic(os.path.join(self.project_dir(project_id), "versions.json"), versions)
+
+    def predictions(self, project_id: int, version: str) -> dict | None:
+        return read_json(os.path.join(self.version_dir(project_id, version), "predictions.json"))
+
+    # --- jobs ------------------------------------------------------------------------------------
+    def save_job(self, job: dict) -> None:
+        write_json_atomic(os.path.join(self.project_dir(job["project"]), "jobs", f"{job['id']}.json"), job)
+
+    def jobs(self, project_id: int) -> list[dict]:
+        directory = os.path.join(self.project_dir(project_id), "jobs")
+        if not os.path.isdir(directory):
+            return []
+        records = [read_json(os.path.join(directory, name)) for name in os.listdir(directory) if name.endswith(".json")]
+        return sorted((r for r in records if r), key=lambda r: r["number"])
+
+    def all_project_ids(self) -> list[int]:
+        if not os.path.isdir(self.root):
+            return []
+        return [int(name.split("-", 1)[1]) for name in os.listdir(self.root)
+                if name.startswith("project-") and name.split("-", 1)[1].isdigit()]

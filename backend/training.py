@@ -1,0 +1,139 @@
+"""The training job: read a project from Label Studio, predict every labeled task out of fold, fit the
+full-data model, store both, and write the predictions back as pre-annotations.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from typing import Any
+
+from adapters import InvalidTask, TaskAdapter, adapter_for_config
+from adapters.base import Progress, no_progress
+from adapters.folds import fold_assignments, in_sample_outputs, out_of_fold_outputs, take
+from backend.config import Settings
+from backend.label_studio import LabelStudioClient, existing_prediction_tasks
+from backend.model_store import ModelStore, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_PROBLEMS = 10
+
+
+class TrainingError(RuntimeError):
+    """The project cannot be trained on as it is; the message says why and where."""
+
+
+def project_id_of(value: Any) -> int:
+    """Label Studio names projects "12" in webhooks and "12.1700000000" (id.created) in /predict and /setup."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool) or value is None:
+        raise ValueError("no project id")
+    text = str(value).split(".", 1)[0]
+    if not text.isdigit():
+        raise ValueError(f"bad project id {value!r}")
+    return int(text)
+
+
+def read_examples(adapter: TaskAdapter, tasks: list[dict]) -> list:
+    """Examples of every task; all unusable tasks are named in one error rather than skipped silently."""
+    examples, problems = [], []
+    for task in tasks:
+        try:
+            examples.append(adapter.example_from_task(task))
+        except InvalidTask as problem:
+            problems.append(str(problem))
+    if problems:
+        listed = "; ".join(problems[:MAX_LISTED_PROBLEMS])
+        more = f" (and {len(problems) - MAX_LISTED_PROBLEMS} more)" if len(problems) > MAX_LISTED_PROBLEMS else ""
+        raise TrainingError(f"{len(problems)} task(s) cannot be used: {listed}{more}")
+    return examples
+
+
+def fingerprint(adapter: TaskAdapter, settings: Settings, examples: list) -> str:
+    """What a model learns from: adapter settings, prediction source and every (task, input, label)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"adapter": adapter.name, "settings": adapter.settings(),
+                              "source": settings.prediction_source, "folds": settings.n_folds,
+                              "seed": settings.seed}, sort_keys=True).encode())
+    for example in examples:
+        digest.update(json.dumps([example.task_id, example.input, example.target], default=str).encode())
+    return digest.hexdigest()
+
+
+def train_project(project_id: int, settings: Settings, client: LabelStudioClient, store: ModelStore,
+                  progress: Progress = no_progress, write_predictions: bool = True) -> dict:
+    progress("reading tasks", 0, 1)
+    project = client.get_project(project_id)
+    adapter = adapter_for_config(project.get("label_config") or "", **settings.adapter_options())
+    tasks = client.list_tasks(project_id)
+    progress("reading tasks", 1, 1)
+    examples = read_examples(adapter, tasks)
+    labeled = [e for e in examples if e.target is not None]
+    unlabeled = [e for e in examples if e.target is None]
+    n_classes = len({e.target for e in labeled})
+    if len(labeled) < settings.n_folds or n_classes < 2:
+        raise TrainingError(f"project {project_id} has {len(labeled)} labeled task(s) in {n_classes} class(es); "
+                            f"training needs at least {settings.n_folds} labeled tasks (RELABEL_FOLDS) "
+                            f"and two classes")
+
+    model_fingerprint = fingerprint(adapter, settings, examples)
+    version = store.version_for(project_id, model_fingerprint)
+    stored = store.find(project_id, version)
+    if stored is not None:
+        # Same labels, same settings: this model exists. Reuse it and only finish what a failed run left.
+        log.info("model reused", extra={"project": project_id, "model_version": version})
+        store.mark_latest(project_id, version)
+        record = store.predictions(project_id, version)
+    else:
+        record = fit_and_predict(adapter, settings, labeled, unlabeled, progress)
+        record.update(model_version=version, project=project_id, label_config=project.get("label_config"))
+        with store.writing_version(project_id, version, {
+                "fingerprint": model_fingerprint, "adapter": adapter.name, "labeled": len(labeled),
+                "unlabeled": len(unlabeled), "label_config": project.get("label_config"),
+                "settings": adapter.settings(), "prediction_source": settings.prediction_source}) as scratch:
+            adapter.save_model(record.pop("model"), scratch)
+            write_json_atomic(os.path.join(scratch, "predictions.json"), record)
+
+    result = {"model_version": version, "labeled": len(labeled), "unlabeled": len(unlabeled),
+              "reused": stored is not None, "predictions_written": 0, "predictions_existing": 0}
+    if write_predictions:
+        already = existing_prediction_tasks(tasks, version)
+        rows = [{"task": item["task"], "model_version": version, **item["prediction"]}
+                for item in record["items"] + record["unlabeled"] if item["task"] not in already]
+        progress("writing predictions", 0, len(rows))
+        result["predictions_written"] = client.import_predictions(
+            project_id, rows, progress=lambda done, total: progress("writing predictions", done, total))
+        result["predictions_existing"] = len(already)
+    return result
+
+
+def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unlabeled: list,
+                    progress: Progress) -> dict:
+    """Outputs for every labeled task (out of fold, or in sample) and, from the full model, every unlabeled one."""
+    features = adapter.featurize([e.input for e in labeled + unlabeled], progress)
+    labeled_features = take(features, list(range(len(labeled))))
+    targets = [e.target for e in labeled]
+    if settings.prediction_source == "out_of_fold":
+        folds = fold_assignments(targets, settings.n_folds, settings.seed)
+        outputs = out_of_fold_outputs(adapter.new_model, labeled_features, targets, folds, progress)
+    progress("full-data model", 0, 1)
+    model = adapter.new_model().fit(labeled_features, targets)
+    progress("full-data model", 1, 1)
+    if settings.prediction_source == "in_sample":
+        outputs = in_sample_outputs(model, labeled_features)
+    unlabeled_outputs = model.predict(take(features, list(range(len(labeled), len(labeled) + len(unlabeled))))) \
+        if unlabeled else []
+    return {
+        "model": model,
+        "adapter": adapter.name,
+        "prediction_source": settings.prediction_source,
+        "n_folds": settings.n_folds if settings.prediction_source == "out_of_fold" else None,
+        "items": [{"task": e.task_id, "annotation": e.annotation_id, "target": e.target,
+                   "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o)}
+                  for e, o in zip(labeled, outputs)],
+        "unlabeled": [{"task": e.task_id, "prediction": adapter.to_prediction(o)}
+                      for e, o in zip(unlabeled, unlabeled_outputs)],
+    }

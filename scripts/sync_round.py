@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Run one Re-Label round on a Label Studio project.
+
+    LABEL_STUDIO_URL=http://localhost:8080 LABEL_STUDIO_API_KEY=... \\
+        python scripts/sync_round.py --project 12 --backend-url http://localhost:9090
+
+Each round: connect the Re-Label backend to the project (once), train through Label Studio (the
+backend writes every labeled task's out-of-fold prediction as a pre-annotation with a new
+model_version), find the tasks whose prediction disagrees with the human label, put them into a
+"Re-label round N" Data Manager tab (most suspicious first) and write rounds/round-N/report.{json,md}.
+
+Re-running a round replaces its tab and adds no duplicate predictions. --dry-run trains and reports
+without writing anything to Label Studio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the project's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests
+from tqdm import tqdm
+
+from adapters import UnsupportedLabelConfig, adapter_for_config
+from backend.label_studio import LabelStudioClient, LabelStudioError
+from scripts.round_report import build_report, previous_round_outcome, ranked_flags, report_markdown
+
+TAB_TITLE = "Re-label round {}"
+TAB_PATTERN = re.compile(r"^Re-label round (\d+)$")
+ROUND_FIELD = "relabel_round"  # task data fields that put a task into a round's tab, in order
+RANK_FIELD = "relabel_rank"
+BACKEND_TITLE = "Re-Label"
+
+
+class RoundError(RuntimeError):
+    """A round cannot go on; the message says why and what to do."""
+
+
+class BackendClient:
+    """The Re-Label backend's own endpoints (jobs and stored predictions)."""
+
+    def __init__(self, url: str, basic_auth: tuple[str, str] | None):
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = basic_auth
+
+    def _request(self, method: str, path: str, **kwargs) -> dict:
+        try:
+            response = self.session.request(method, self.url + path, timeout=60, **kwargs)
+        except requests.RequestException as error:
+            raise RoundError(f"the Re-Label backend at {self.url} is not reachable: {error}") from error
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", response.text)
+            except ValueError:
+                message = response.text
+            raise RoundError(f"the Re-Label backend answered {response.status_code} to {method} {path}: {message}")
+        return response.json()
+
+    def health(self) -> dict:
+        return self._request("GET", "/health")
+
+    def jobs(self, project_id: int) -> list[dict]:
+        return self._request("GET", "/jobs", params={"project": project_id})["jobs"]
+
+    def start_job(self, project_id: int, write_predictions: bool) -> dict:
+        return self._request("POST", "/jobs", json={"project": project_id, "write_predictions": write_predictions})["job"]
+
+    def predictions(self, project_id: int, model_version: str) -> dict:
+        return self._request("GET", f"/projects/{project_id}/predictions", params={"model_version": model_version})
+
+
+def next_round(views: list[dict]) -> int:
+    """One past the highest "Re-label round N" tab: a tab is created only when its round completes."""
+    rounds = [int(m.group(1)) for v in views if (m := TAB_PATTERN.match((v.get("data") or {}).get("title") or ""))]
+    return max(rounds, default=0) + 1
+
+
+def ensure_backend_connected(ls: LabelStudioClient, project_id: int, url: str,
+                             basic_auth: tuple[str, str] | None) -> dict:
+    normalized = url.rstrip("/")
+    for backend in ls.list_ml_backends(project_id):
+        if (backend.get("url") or "").rstrip("/") == normalized:
+            return backend
+    return ls.add_ml_backend(project_id, normalized, BACKEND_TITLE, basic_auth)
+
+
+def wait_for_job(backend: BackendClient, project_id: int, find_job, timeout: float, poll_interval: float,
+                 quiet: bool) -> dict:
+    """Poll the backend until the job `find_job(jobs)` returns has finished; show its progress."""
+    deadline = time.monotonic() + timeout
+    bar = tqdm(total=1, desc="waiting for training", unit="step", disable=quiet, file=sys.stderr)
+    try:
+        while time.monotonic() < deadline:
+            job = find_job(backend.jobs(project_id))
+            if job is not None:
+                bar.set_description(job["stage"])
+                bar.total = max(job["total"], 1)
+                bar.n = min(job["done"], bar.total)
+                bar.refresh()
+                if job["state"] == "done":
+                    return job
+                if job["state"] == "failed":
+                    raise RoundError(f"training job {job['id']} failed: {job['error']}")
+            time.sleep(poll_interval)
+    finally:
+        bar.close()
+    raise RoundError(f"training did not finish within {timeout:.0f} s; its progress: GET {backend.url}/jobs?project={project_id}")
+
+
+def train(ls: LabelStudioClient, backend: BackendClient, project_id: int, ml_backend: dict | None,
+          options: argparse.Namespace) -> dict:
+    """Train through Label Studio (START_TRAINING webhook), or directly for a dry run; returns the finished job."""
+    previous = max((j["number"] for j in backend.jobs(project_id)), default=0)
+    if options.dry_run:
+        job = backend.start_job(project_id, write_predictions=False)
+        return wait_for_job(backend, project_id, lambda jobs: next((j for j in jobs if j["id"] == job["id"]), None),
+                            options.timeout, options.poll_interval, options.quiet)
+    ls.train(ml_backend["id"])
+    started = time.monotonic()
+
+    def newest_job(jobs: list[dict]) -> dict | None:
+        job = next((j for j in reversed(jobs) if j["number"] > previous or j["state"] in ("queued", "running")), None)
+        if job is None and time.monotonic() - started > options.start_timeout:
+            state = ls.get_ml_backend(ml_backend["id"])
+            raise RoundError(f"Label Studio did not start training on the backend {ml_backend['url']} "
+                             f"(ML backend state {state.get('state')}: {state.get('error_message') or 'no error given'})")
+        return job
+
+    return wait_for_job(backend, project_id, newest_job, options.timeout, options.poll_interval, options.quiet)
+
+
+def planned_tag_updates(tasks: list[dict], round_number: int, ranks: dict[int, int]) -> list[tuple[int, dict]]:
+    """(task id, new data) for tasks whose round tag must change.
+
+    Flagged tasks get this round and their rank; tasks this round tagged before but no longer flags
+    (a re-run) lose the tag; an earlier round's tags stay, so its tab still shows what it showed.
+    Label Studio replaces `data` whole, so the new data keeps every existing field.
+    """
+    updates = []
+    for task in tasks:
+        data = dict(task.get("data") or {})
+        wanted = dict(data)
+        if task["id"] in ranks:
+            wanted.update({ROUND_FIELD: round_number, RANK_FIELD: ranks[task["id"]]})
+        elif data.get(ROUND_FIELD) == round_number:
+            wanted.pop(ROUND_FIELD, None)
+            wanted.pop(RANK_FIELD, None)
+        if wanted != data:
+            updates.append((task["id"], wanted))
+    return updates
+
+
+def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, ranks: dict[int, int], quiet: bool) -> int:
+    """Write the round tags into task data (only where they change); returns how many tasks were written."""
+    updates = planned_tag_updates(tasks, round_number, ranks)
+    for task_id, data in tqdm(updates, desc="tagging flagged tasks", unit="task", disable=quiet, file=sys.stderr):
+        ls.update_task_data(task_id, data)
+    return len(updates)
+
+
+def replace_tab(ls: LabelStudioClient, project_id: int, round_number: int) -> dict:
+    title = TAB_TITLE.format(round_number)
+    for view in ls.list_views(project_id):
+        if (view.get("data") or {}).get("title") == title:
+            ls.delete_view(view["id"])
+    rank_column = f"tasks:data.{RANK_FIELD}"
+    return ls.create_view(project_id, {
+        "title": title,
+        "filters": {"conjunction": "and", "items": [
+            {"filter": f"filter:tasks:data.{ROUND_FIELD}", "operator": "equal", "type": "Number",
+             "value": round_number}]},
+        "ordering": [rank_column],
+        "columnsDisplayType": {rank_column: "Number", f"tasks:data.{ROUND_FIELD}": "Number"},
+    })
+
+
+def load_history(rounds_dir: Path, project_id: int, round_number: int, current_labels: dict) -> list[dict]:
+    history = []
+    for earlier in range(1, round_number):
+        path = rounds_dir / f"round-{earlier}" / "report.json"
+        if not path.exists():
+            continue
+        report = json.loads(path.read_text())
+        if report["project"]["id"] != project_id:
+            raise RoundError(f"{path} belongs to project {report['project']['id']}, not {project_id}: "
+                             f"use another --rounds-dir")
+        history.append({"round": earlier, "model_version": report["model_version"], "flagged": report["flagged"],
+                        "outcome": previous_round_outcome(report["flagged_tasks"], current_labels)})
+    return history
+
+
+def run_round(options: argparse.Namespace) -> dict:
+    ls = LabelStudioClient(options.label_studio_url, options.api_key)
+    basic_auth = (options.basic_auth_user, options.basic_auth_pass) if options.basic_auth_user else None
+    backend = BackendClient(options.backend_url, basic_auth)
+    project_id = options.project
+    project = ls.get_project(project_id)
+    try:
+        adapter = adapter_for_config(project.get("label_config") or "")
+    except UnsupportedLabelConfig as error:
+        raise RoundError(f"project {project_id}: {error}") from None
+    backend.health()
+    round_number = options.round or next_round(ls.list_views(project_id))
+    ml_backend = None if options.dry_run else ensure_backend_connected(
+        ls, project_id, options.backend_url_for_label_studio or options.backend_url, basic_auth)
+
+    job = train(ls, backend, project_id, ml_backend, options)
+    model_version = job["result"]["model_version"]
+    stored = backend.predictions(project_id, model_version)
+    items = stored["items"]
+    disagreements = adapter.find_disagreements([i["task"] for i in items], [i["target"] for i in items],
+                                               [adapter.output_from_json(i["output"]) for i in items])
+    flags = ranked_flags(disagreements)
+    current_labels = {i["task"]: {"target": i["target"], "annotation": i["annotation"]} for i in items}
+    rounds_dir = Path(options.rounds_dir)
+    history = load_history(rounds_dir, project_id, round_number, current_labels)
+
+    tab_url = None
+    if not options.dry_run:
+        tasks = ls.list_tasks(project_id)
+        tag_tasks(ls, tasks, round_number, {d.task_id: rank for rank, d in enumerate(flags, start=1)}, options.quiet)
+        ls.update_project(project_id, model_version=model_version)
+    report = build_report(round_number=round_number, project=project, model_version=model_version, stored=stored,
+                          disagreements=disagreements,
+                          annotations={i["task"]: i["annotation"] for i in items},
+                          history=history, tab_url=None, dry_run=options.dry_run)
+    out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not options.dry_run:
+        # The tab comes last: its existence marks the round as complete (see next_round).
+        view = replace_tab(ls, project_id, round_number)
+        tab_url = f"{ls.url}/projects/{project_id}/data?tab={view['id']}"
+        report["tab_url"] = tab_url
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "report.md").write_text(report_markdown(report))
+    report["report_dir"] = str(out_dir)
+    return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", type=int, required=True, help="Label Studio project id")
+    parser.add_argument("--round", type=int, default=None,
+                        help="round number to (re-)run; default: one past the last completed round")
+    parser.add_argument("--label-studio-url", default=env("LABEL_STUDIO_URL", "http://127.0.0.1:8080"),
+                        help="Label Studio URL (env LABEL_STUDIO_URL); the API key is read from LABEL_STUDIO_API_KEY")
+    parser.add_argument("--backend-url", default=env("RELABEL_BACKEND_URL", "http://127.0.0.1:9090"),
+                        help="Re-Label backend URL as this script reaches it (env RELABEL_BACKEND_URL)")
+    parser.add_argument("--backend-url-for-label-studio", default=env("RELABEL_BACKEND_URL_FOR_LABEL_STUDIO"),
+                        help="the backend URL as Label Studio reaches it, if different (e.g. http://backend:9090 "
+                             "inside docker-compose; env RELABEL_BACKEND_URL_FOR_LABEL_STUDIO)")
+    parser.add_argument("--rounds-dir", default="rounds", help="where round-N/report.{json,md} go (default: rounds)")
+    parser.add_argument("--dry-run", action="store_true", help="train and report, write nothing to Label Studio")
+    parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for training")
+    parser.add_argument("--start-timeout", type=float, default=60,
+                        help="seconds to wait for Label Studio to start the training job")
+    parser.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    options = parser.parse_args(argv)
+    options.api_key = env("LABEL_STUDIO_API_KEY", "")
+    options.basic_auth_user = env("BASIC_AUTH_USER", "")
+    options.basic_auth_pass = env("BASIC_AUTH_PASS", "")
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    try:
+        report = run_round(options)
+    except (RoundError, LabelStudioError) as error:
+        print(f"sync_round: error: {error}", file=sys.stderr)
+        return 1
+    print(report_markdown(report))
+    print(f"Report: {report['report_dir']}/report.md")
+    if report["tab_url"]:
+        print(f"Re-label round {report['round']} tab: {report['tab_url']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

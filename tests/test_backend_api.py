@@ -1,0 +1,110 @@
+"""The backend's HTTP contract and its answers to bad input (real Flask app, Label Studio unreachable)."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from backend.app import create_app
+from backend.config import Settings
+from scripts.demo_data import LABEL_CONFIG
+from scripts.services import free_port
+
+UNSUPPORTED_CONFIG = '<View><Image name="img" value="$image"/><KeyPointLabels name="kp" toName="img">' \
+                     '<Label value="nose"/></KeyPointLabels></View>'
+
+
+def make_client(tmp_path, **overrides):
+    settings = Settings(label_studio_url=f"http://127.0.0.1:{free_port()}", label_studio_api_key="test-key",
+                        model_dir=str(tmp_path / "models"), **overrides)
+    return create_app(settings).test_client()
+
+
+@pytest.fixture
+def client(tmp_path):
+    return make_client(tmp_path)
+
+
+def test_health_setup_versions(client):
+    assert client.get("/health").get_json() == {"status": "UP", "model_class": "Re-Label"}
+    answer = client.post("/setup", json={"project": "3.1700000000", "schema": LABEL_CONFIG,
+                                         "hostname": "http://localhost:8080", "access_token": "abc"})
+    assert answer.status_code == 200 and answer.get_json() == {"model_version": "untrained"}
+    assert client.get("/versions", json={"project": "3.1700000000"}).get_json()["versions"] == []
+    assert client.get("/versions?project=3").get_json()["versions"] == []
+
+
+def test_setup_rejects_an_unsupported_label_config(client):
+    answer = client.post("/setup", json={"project": "3.1", "schema": UNSUPPORTED_CONFIG})
+    assert answer.status_code == 422
+    assert "schema" in answer.get_json()["error"] and "text-classification" in answer.get_json()["error"]
+
+
+@pytest.mark.parametrize("body, expected", [
+    (b"not json", "JSON object"),
+    (b"[1, 2]", "JSON object"),
+    (b'{"tasks": "x", "project": "1.1"}', "'tasks'"),
+    (b'{"tasks": [1], "project": "1.1"}', "'tasks'"),
+    (b'{"tasks": [], "project": "abc"}', "'project'"),
+    (b'{"tasks": [], "project": "1", "label_config": 7}', "'label_config'"),
+])
+def test_predict_rejects_malformed_bodies(client, body, expected):
+    answer = client.post("/predict", data=body, content_type="application/json")
+    assert answer.status_code == 400 and expected in answer.get_json()["error"]
+    assert client.get("/health").status_code == 200
+
+
+def test_predict_with_unsupported_config_and_without_model(client):
+    answer = client.post("/predict", json={"tasks": [{"id": 1, "data": {}}], "project": "1.1",
+                                           "label_config": UNSUPPORTED_CONFIG})
+    assert answer.status_code == 422 and "label_config" in answer.get_json()["error"]
+    answer = client.post("/predict", json={"tasks": [{"id": 1, "data": {"text": "hi"}}], "project": "1.1",
+                                           "label_config": LABEL_CONFIG})
+    assert answer.status_code == 200 and answer.get_json()["results"] == []
+
+
+@pytest.mark.parametrize("body, status, expected", [
+    (b"{", 400, "JSON object"),
+    (b'{"project": {"id": 1}}', 400, "'action'"),
+    (b'{"action": "START_TRAINING", "project": {"id": "x"}}', 400, "'project'"),
+    (b'{"action": "START_TRAINING"}', 400, "'project'"),
+])
+def test_webhook_rejects_malformed_bodies(client, body, status, expected):
+    answer = client.post("/webhook", data=body, content_type="application/json")
+    assert answer.status_code == status and expected in answer.get_json()["error"]
+
+
+def test_webhook_ignores_annotation_events(client):
+    answer = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 1}})
+    assert answer.status_code == 200 and answer.get_json()["status"] == "ignored"
+
+
+def test_training_with_label_studio_down_answers_clearly(client):
+    answer = client.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 5}})
+    assert answer.status_code == 502
+    assert "not reachable" in answer.get_json()["error"] and "project 5" in answer.get_json()["error"]
+    assert client.get("/health").status_code == 200
+
+
+def test_unknown_routes_and_methods(client):
+    assert client.get("/nowhere").status_code == 404
+    assert client.get("/predict").status_code == 405
+    assert client.get("/projects/9/predictions").status_code == 404
+
+
+def test_oversized_body_is_refused(tmp_path):
+    client = make_client(tmp_path, max_body_mb=1)
+    answer = client.post("/predict", data=b"x" * (2 * 1024 * 1024), content_type="application/json")
+    assert answer.status_code == 413
+
+
+def test_basic_auth_is_enforced_when_set(tmp_path):
+    client = make_client(tmp_path, basic_auth_user="ls", basic_auth_pass="s3cret")
+    assert client.get("/health").status_code == 200
+    assert client.post("/setup", json={"project": "1.1", "schema": LABEL_CONFIG}).status_code == 401
+    wrong = base64.b64encode(b"ls:nope").decode()
+    assert client.post("/setup", json={"project": "1.1", "schema": LABEL_CONFIG},
+                       headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    right = base64.b64encode(b"ls:s3cret").decode()
+    assert client.post("/setup", json={"project": "1.1", "schema": LABEL_CONFIG},
+                       headers={"Authorization": f"Basic {right}"}).status_code == 200

@@ -1,0 +1,66 @@
+"""The round tab in the real Label Studio web UI, driven through headless Chromium.
+
+Uses Debian's chromium (no browser download); requests to hosts other than this machine (the
+page's analytics) are aborted.
+"""
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.helpers import create_noisy_project, sync_round
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.route("**/*", lambda route: route.continue_()
+                   if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost") else route.abort())
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        yield page
+        browser.close()
+
+
+def test_round_tab_and_task_in_the_browser(label_studio, backend, page, tmp_path):
+    project_id, rows = create_noisy_project(label_studio, "browser check", n_items=40, noise_rate=0.2, seed=7)
+    result = sync_round(label_studio, backend, project_id, tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "round-1" / "report.json").read_text())
+    assert report["flagged"] > 0
+
+    page.goto(label_studio.url + "/user/login")
+    page.fill("input[name=email]", label_studio.username)
+    page.fill("input[name=password]", label_studio.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/user/login" not in url, wait_until="commit")  # logged in: home page
+
+    page.goto(report["tab_url"])
+    page.get_by_text("Re-label round 1", exact=True).first.wait_for()
+    page.get_by_text(f"Tasks: {report['flagged']} / {len(rows)}").wait_for(timeout=30_000)
+    rows_shown = page.locator(".lsf-table__row-wrapper")
+    rows_shown.first.wait_for()
+    first_task = str(report["flagged_tasks"][0]["task"])
+    assert rows_shown.first.inner_text().split()[0] == first_task  # most suspicious first
+
+    rows_shown.first.click()
+    text = next(row["text"] for task_id, row in rows.items() if task_id == int(first_task))
+    page.get_by_text(text).first.wait_for(timeout=30_000)
+    # The prediction tab (model version) and the human annotation tab (annotator) stand side by side.
+    version_prefix = report["model_version"].rsplit("-", 1)[0]
+    page.get_by_text(re.compile(re.escape(version_prefix))).first.wait_for()
+    page.get_by_text(re.compile(r"tester@|tester")).first.wait_for()
+    assert page.errors == []

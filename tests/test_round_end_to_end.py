@@ -1,0 +1,122 @@
+"""Rounds 1 and 2 on a real Label Studio with the real backend and the real default model."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import requests
+
+from tests.helpers import (all_tasks, annotation_snapshot, api, create_noisy_project, relabel, round_tabs, sync_round,
+                           tab_task_ids)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def noisy_project(label_studio):
+    return create_noisy_project(label_studio, "noisy topics", n_items=80, noise_rate=0.2, seed=1)
+
+
+@pytest.fixture(scope="module")
+def round_one(label_studio, backend, noisy_project, tmp_path_factory):
+    project_id, rows = noisy_project
+    rounds_dir = tmp_path_factory.mktemp("rounds")
+    before = annotation_snapshot(all_tasks(label_studio, project_id))
+    result = sync_round(label_studio, backend, project_id, rounds_dir)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return {"rounds_dir": rounds_dir, "before": before, "stdout": result.stdout,
+            "report": json.loads((rounds_dir / "round-1" / "report.json").read_text())}
+
+
+def test_round_one_tab_holds_the_flipped_tasks(label_studio, noisy_project, round_one):
+    project_id, rows = noisy_project
+    tabs = round_tabs(label_studio, project_id)
+    assert list(tabs) == ["Re-label round 1"]
+    shown = tab_task_ids(label_studio, tabs["Re-label round 1"]["id"])
+    flipped = {task_id for task_id, row in rows.items() if row["flipped"]}
+    assert len(set(shown) & flipped) / len(flipped) >= 0.7
+    clean_shown = set(shown) - flipped
+    assert len(clean_shown) <= 0.1 * (len(rows) - len(flipped))
+    # Most suspicious first: the tab's order is the report's ranking.
+    assert shown == [t["task"] for t in round_one["report"]["flagged_tasks"]]
+    assert f"?tab={tabs['Re-label round 1']['id']}" in round_one["stdout"]
+
+
+def test_round_one_writes_one_prediction_per_labeled_task(label_studio, noisy_project, round_one):
+    project_id, _ = noisy_project
+    version = round_one["report"]["model_version"]
+    tasks = all_tasks(label_studio, project_id)
+    for task in tasks:
+        versions = [p["model_version"] for p in task["predictions"]]
+        assert versions.count(version) == 1, (task["id"], versions)
+        prediction = next(p for p in task["predictions"] if p["model_version"] == version)
+        assert prediction["result"][0]["value"]["choices"][0] in {"sports", "weather", "food", "technology"}
+        assert 0 < prediction["score"] <= 1
+    assert annotation_snapshot(tasks) == round_one["before"]
+
+
+def test_round_report_files(round_one):
+    report = round_one["report"]
+    assert report["round"] == 1 and report["prediction_source"] == "out_of_fold" and report["n_folds"] == 5
+    assert report["flagged"] == len(report["flagged_tasks"]) > 0
+    assert sum(f["count"] for f in report["flips"]) == report["flagged"]
+    markdown = (round_one["rounds_dir"] / "round-1" / "report.md").read_text()
+    assert "| human | model | tasks |" in markdown and report["model_version"] in markdown
+
+
+def test_rerunning_a_round_adds_no_duplicates(label_studio, backend, noisy_project, round_one):
+    project_id, _ = noisy_project
+    result = sync_round(label_studio, backend, project_id, round_one["rounds_dir"], "--round", "1")
+    assert result.returncode == 0, result.stderr
+    tasks = all_tasks(label_studio, project_id)
+    for task in tasks:
+        assert len(task["predictions"]) == 1, task["predictions"]
+    assert list(round_tabs(label_studio, project_id)) == ["Re-label round 1"]
+    assert annotation_snapshot(tasks) == round_one["before"]
+
+
+def test_backend_predict_serves_the_full_data_model(label_studio, backend, noisy_project, round_one):
+    project_id, rows = noisy_project
+    body = {"tasks": [{"id": 1, "data": {"text": "The goalkeeper saved a penalty in the final."}},
+                      {"id": 2, "data": {"text": "Snow and ice will close the mountain pass tonight."}}],
+            "project": f"{project_id}.1700000000", "label_config": None, "params": {}}
+    answer = requests.post(backend.url + "/predict", json=body, timeout=60).json()
+    assert [r["result"][0]["value"]["choices"][0] for r in answer["results"]] == ["sports", "weather"]
+    assert answer["model_version"] == round_one["report"]["model_version"]
+
+
+def test_round_two_after_fixes_flags_fewer(label_studio, backend, noisy_project, round_one):
+    project_id, rows = noisy_project
+    flagged = round_one["report"]["flagged_tasks"]
+    for task in flagged:
+        relabel(label_studio, task["task"], rows[task["task"]]["true_label"])
+    before = annotation_snapshot(all_tasks(label_studio, project_id))
+    result = sync_round(label_studio, backend, project_id, round_one["rounds_dir"])
+    assert result.returncode == 0, result.stderr
+    report = json.loads((round_one["rounds_dir"] / "round-2" / "report.json").read_text())
+    assert report["round"] == 2 and report["model_version"] != round_one["report"]["model_version"]
+    assert report["flagged"] < round_one["report"]["flagged"]
+    changed = sum(1 for t in flagged if rows[t["task"]]["true_label"] != t["human"])
+    assert report["history"][0]["outcome"]["changed"] == changed
+    assert report["history"][0]["outcome"]["confirmed"] == len(flagged) - changed
+    tabs = round_tabs(label_studio, project_id)
+    assert set(tabs) == {"Re-label round 1", "Re-label round 2"}
+    assert set(tab_task_ids(label_studio, tabs["Re-label round 2"]["id"])) == {t["task"] for t in report["flagged_tasks"]}
+    tasks = all_tasks(label_studio, project_id)
+    assert annotation_snapshot(tasks) == before
+    assert Counter(len(t["predictions"]) for t in tasks) == Counter({2: len(tasks)})
+
+
+def test_dry_run_writes_nothing(label_studio, backend, tmp_path):
+    project_id, _ = create_noisy_project(label_studio, "dry run", n_items=40, seed=3)
+    def state():
+        return [(t["id"], t["data"], t["predictions"], t["annotations"]) for t in all_tasks(label_studio, project_id)]
+
+    before = state()
+    result = sync_round(label_studio, backend, project_id, tmp_path, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "round-1-dry-run" / "report.json").read_text())["dry_run"] is True
+    assert state() == before
+    assert round_tabs(label_studio, project_id) == {}
+    assert api(label_studio, "GET", "/api/ml", params={"project": project_id}) == []

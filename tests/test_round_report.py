@@ -1,0 +1,61 @@
+"""Round numbering, task tagging plans and the round report (pure parts of sync_round)."""
+from __future__ import annotations
+
+from adapters.base import Disagreement
+from scripts.round_report import build_report, previous_round_outcome, ranked_flags, report_markdown
+from scripts.sync_round import next_round, planned_tag_updates
+
+
+def test_next_round_counts_completed_round_tabs():
+    views = [{"data": {"title": "Default"}}, {"data": {"title": "Re-label round 1"}},
+             {"data": {"title": "Re-label round 3"}}, {"data": {"title": "Re-label round 2 copy"}}, {"data": {}}]
+    assert next_round(views) == 4
+    assert next_round([]) == 1
+
+
+def test_tag_plan_keeps_data_fields_and_only_writes_changes():
+    tasks = [{"id": 1, "data": {"text": "a", "source": "web"}},
+             {"id": 2, "data": {"text": "b", "relabel_round": 2, "relabel_rank": 1}},
+             {"id": 3, "data": {"text": "c", "relabel_round": 2, "relabel_rank": 5}},
+             {"id": 4, "data": {"text": "d", "relabel_round": 1, "relabel_rank": 3}},
+             {"id": 5, "data": {"text": "e", "relabel_round": 2, "relabel_rank": 2}}]
+    updates = dict(planned_tag_updates(tasks, round_number=2, ranks={1: 1, 2: 2, 5: 2}))
+    assert updates == {1: {"text": "a", "source": "web", "relabel_round": 2, "relabel_rank": 1},
+                       2: {"text": "b", "relabel_round": 2, "relabel_rank": 2},
+                       3: {"text": "c"}}
+    # an earlier round's tag stays (its tab keeps its tasks); an unchanged task is not written again
+
+
+def disagreement(task_id, human, model, quality, flagged=None):
+    return Disagreement(task_id, human != model if flagged is None else flagged, quality, human, model,
+                        {"model_confidence": 0.9})
+
+
+def test_report_counts_and_markdown():
+    found = [disagreement(1, "a", "b", 0.2), disagreement(2, "a", "a", 0.9), disagreement(3, "b", "a", 0.1),
+             disagreement(4, "a", "b", 0.3)]
+    assert [d.task_id for d in ranked_flags(found)] == [3, 1, 4]
+    history = [{"round": 1, "model_version": "model-v1-x", "flagged": 2,
+                "outcome": previous_round_outcome([{"task": 1, "human": "b", "annotation": 10},
+                                                   {"task": 2, "human": "a", "annotation": 11}],
+                                                  {1: {"target": "a", "annotation": 12},
+                                                   2: {"target": "a", "annotation": 11}})}]
+    report = build_report(round_number=2, project={"id": 7, "title": "p"}, model_version="model-v2-y",
+                          stored={"adapter": "text-classification", "prediction_source": "out_of_fold", "n_folds": 5},
+                          disagreements=found, annotations={1: 10, 2: 11, 3: 12, 4: 13}, history=history,
+                          tab_url=None, dry_run=False)
+    assert report["flagged"] == 3 and report["flagged_share"] == 0.75
+    assert report["per_class"] == {"a": {"labeled": 3, "flagged": 2}, "b": {"labeled": 1, "flagged": 1}}
+    assert report["flips"] == [{"human": "a", "model": "b", "count": 2}, {"human": "b", "model": "a", "count": 1}]
+    assert [t["task"] for t in report["flagged_tasks"]] == [3, 1, 4]
+    assert report["flagged_tasks"][0]["annotation"] == 12
+    assert history[0]["outcome"] == {"flagged": 2, "changed": 1, "confirmed": 0, "not_reviewed": 1, "gone": 0,
+                                     "precision_of_reviewed": 1.0}
+    markdown = report_markdown(report)
+    assert "# Re-label round 2: project 7 (p)" in markdown
+    assert "| a | b | 2 |" in markdown and "| 1 | model-v1-x | 2 | 1 | 0 | 1 |" in markdown
+
+
+def test_outcome_of_a_task_that_lost_its_labels():
+    outcome = previous_round_outcome([{"task": 9, "human": "a", "annotation": 1}], {})
+    assert outcome["gone"] == 1 and outcome["precision_of_reviewed"] is None

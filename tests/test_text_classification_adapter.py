@@ -1,0 +1,89 @@
+"""Label-config parsing and annotation/prediction conversion of the text-classification adapter."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adapters import InvalidTask, TextClassificationAdapter, UnsupportedLabelConfig, adapter_for_config
+from adapters.classification import LinearHead
+from scripts.demo_data import LABEL_CONFIG, annotation_result
+
+MULTI_CHOICE = LABEL_CONFIG.replace('choice="single"', 'choice="multiple"')
+NER = '<View><Text name="t" value="$text"/><Labels name="l" toName="t"><Label value="PER"/></Labels></View>'
+IMAGE = '<View><Image name="i" value="$image"/><Choices name="c" toName="i"><Choice value="a"/>' \
+        '<Choice value="b"/></Choices></View>'
+
+
+@pytest.fixture
+def adapter():
+    return adapter_for_config(LABEL_CONFIG)
+
+
+def test_parses_the_choices_config(adapter):
+    assert isinstance(adapter, TextClassificationAdapter)
+    assert (adapter.from_name, adapter.to_name, adapter.data_key) == ("topic", "text", "text")
+    assert adapter.classes == ["sports", "weather", "food", "technology"]
+
+
+@pytest.mark.parametrize("config", [MULTI_CHOICE, NER, IMAGE, "<View><broken", "", "<View></View>"])
+def test_other_configs_are_not_text_classification(config):
+    assert not TextClassificationAdapter.supports(config)
+    with pytest.raises(UnsupportedLabelConfig, match="supported: text-classification"
+                       if config.strip() else "no labeling config"):
+        adapter_for_config(config)
+
+
+def annotation(annotation_id, label, updated_at, cancelled=False):
+    return {"id": annotation_id, "result": annotation_result(label) if label else [], "was_cancelled": cancelled,
+            "updated_at": updated_at, "created_at": updated_at}
+
+
+def test_label_comes_from_the_latest_non_cancelled_annotation(adapter):
+    task = {"id": 7, "data": {"text": "Rain again"}, "annotations": [
+        annotation(1, "sports", "2026-01-01T00:00:00Z"),
+        annotation(3, "weather", "2026-01-03T00:00:00Z"),
+        annotation(4, "food", "2026-01-04T00:00:00Z", cancelled=True)]}
+    example = adapter.example_from_task(task)
+    assert (example.task_id, example.input, example.target, example.annotation_id) == (7, "Rain again", "weather", 3)
+    assert adapter.example_from_task({"id": 8, "data": {"text": "x"}, "annotations": []}).target is None
+    empty = {"id": 9, "data": {"text": "x"}, "annotations": [annotation(5, None, "2026-01-01")]}
+    assert adapter.example_from_task(empty).target is None
+
+
+@pytest.mark.parametrize("task, field, problem", [
+    ({"id": 11, "data": {"text": "x"}, "annotations": [annotation(2, "astrology", "2026")]},
+     "annotation 2 topic", "'astrology' is not in the labeling config"),
+    ({"id": 12, "data": {"body": "x"}}, "data.text", "missing"),
+    ({"id": 13, "data": {"text": ""}}, "data.text", "non-empty text"),
+    ({"id": 14, "data": {"text": 5}}, "data.text", "non-empty text"),
+    ({"id": 15, "data": "text"}, "data", "not a JSON object"),
+    ({"id": 16, "data": {"text": "x"}, "annotations": [{"id": 3, "result": [
+        {"from_name": "topic", "value": {"choices": ["food", "sports"]}}]}]}, "annotation 3 topic", "exactly one"),
+])
+def test_bad_tasks_name_the_task_and_field(adapter, task, field, problem):
+    with pytest.raises(InvalidTask) as raised:
+        adapter.example_from_task(task)
+    message = str(raised.value)
+    assert message.startswith(f"task {task['id']}: {field}") and problem in message
+
+
+def test_prediction_json_and_disagreements(adapter):
+    output = np.array([0.1, 0.7, 0.15, 0.05])
+    assert adapter.to_prediction(output) == {
+        "result": [{"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": ["weather"]}}],
+        "score": 0.7}
+    assert np.allclose(adapter.output_from_json(adapter.output_to_json(output)), output)
+    found = adapter.find_disagreements([1, 2], ["weather", "food"], [output, output])
+    assert [(d.task_id, d.flagged, d.human, d.model) for d in found] == [(1, False, "weather", "weather"),
+                                                                        (2, True, "food", "weather")]
+    assert found[1].label_quality < found[0].label_quality
+    assert found[1].detail == {"model_confidence": 0.7, "probability_of_human_label": 0.15}
+
+
+def test_linear_head_predicts_every_class_even_when_a_fold_lacks_one():
+    head = LinearHead(["a", "b", "c"]).fit(np.array([[0.0], [0.1], [1.0], [1.1]]), ["a", "a", "b", "b"])
+    probabilities = head.predict(np.array([[0.05], [1.05]]))
+    assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(1), 1)
+    assert probabilities[:, 2].max() == 0 and probabilities.argmax(1).tolist() == [0, 1]
+    single = LinearHead(["a", "b"]).fit(np.zeros((3, 1)), ["b", "b", "b"]).predict(np.zeros((2, 1)))
+    assert single.tolist() == [[0, 1], [0, 1]]

@@ -1,0 +1,42 @@
+"""The real text models on tiny data: the packaged encoder, and one fine-tuning epoch."""
+from __future__ import annotations
+
+import numpy as np
+
+from adapters import adapter_for_config
+from adapters.text_models import FineTunedTextClassifier, TextEmbedder
+from scripts.demo_data import LABEL_CONFIG, make_dataset
+
+
+def test_packaged_encoder_embeds_offline_and_puts_topics_apart():
+    embedder = TextEmbedder()
+    vectors = embedder.embed(["The striker scored a goal.", "The goalkeeper saved a penalty.",
+                              "Heavy rain is expected tomorrow."])
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_embedding_mode_model_round_trips_through_the_store(tmp_path):
+    adapter = adapter_for_config(LABEL_CONFIG)
+    rows = make_dataset(n_items=40, noise_rate=0.0, seed=5)
+    features = adapter.featurize([r["text"] for r in rows])
+    model = adapter.new_model().fit(features, [r["label"] for r in rows])
+    adapter.save_model(model, str(tmp_path))
+    loaded = adapter.load_model(str(tmp_path))
+    assert np.allclose(loaded.predict(features), model.predict(features))
+    accuracy = np.mean([adapter.classes[i] == r["label"] for i, r in zip(model.predict(features).argmax(1), rows)])
+    assert accuracy == 1.0
+
+
+def test_finetune_mode_trains_and_reloads(tmp_path):
+    rows = make_dataset(n_items=24, noise_rate=0.0, seed=6)
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    adapter = adapter_for_config(LABEL_CONFIG, mode="finetune", epochs=1, batch_size=8)
+    model = adapter.new_model()
+    assert isinstance(model, FineTunedTextClassifier)
+    model.fit(adapter.featurize(texts), labels)
+    probabilities = model.predict(texts)
+    assert probabilities.shape == (24, 4) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    adapter.save_model(model, str(tmp_path))
+    assert np.allclose(adapter.load_model(str(tmp_path)).predict(texts), probabilities, atol=1e-5)
