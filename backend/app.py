@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
+import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -22,7 +23,7 @@ from backend.jobs import JobRunner
 from backend.label_studio import LabelStudioClient, LabelStudioError
 from backend.logs import configure_logging
 from backend.model_store import ModelStore
-from backend.training import TrainingError, project_id_of, train_project
+from backend.training import CHECKING_STAGE, project_id_of, train_project
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,25 @@ class Backend:
                              write_predictions=job["options"].get("write_predictions", True))
 
     def start_training(self, project_id: int, write_predictions: bool = True) -> tuple[dict, bool]:
-        # Fail fast, in the response, for a project Label Studio does not know or cannot serve.
+        """Start (or join) the project's training job.
+
+        Errors the user must fix (unknown project, unusable tasks, too few labels) are answered in the
+        response when the job finds them within RELABEL_CHECK_WAIT seconds; the failed job's record
+        keeps the message too, for callers that only see the status code (Label Studio does).
+        """
         try:
             self.client(project_id).get_project(project_id)
         except LabelStudioError as error:
             status = 404 if "HTTP 404" in str(error) else 502
             raise RequestError(status, f"project {project_id}: {error}") from None
-        return self.jobs.start(project_id, {"write_predictions": write_predictions})
+        job, started = self.jobs.start(project_id, {"write_predictions": write_predictions})
+        deadline = time.monotonic() + self.settings.check_wait
+        while started and job["state"] == "running" and job["stage"] in ("starting", CHECKING_STAGE) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if job["state"] == "failed":
+            raise RequestError(422, f"training job {job['id']} failed: {job['error']}")
+        return job, started
 
     def model(self, project_id: int, label_config: str | None):
         """(adapter, model) of the project's latest model, or (None, None) before the first training."""

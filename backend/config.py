@@ -14,6 +14,7 @@
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in finetune mode | 3 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
+| RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class Settings:
     finetune_epochs: int = 3
     device: str = "auto"
     max_body_mb: int = 64
+    check_wait: float = 20.0
 
     def __post_init__(self):
         if self.prediction_source not in PREDICTION_SOURCES:
@@ -71,6 +73,7 @@ class Settings:
             finetune_epochs=_int("RELABEL_FINETUNE_EPOCHS", cls.finetune_epochs),
             device=env("RELABEL_DEVICE", cls.device),
             max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
+            check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
         )
 
     def adapter_options(self) -> dict:

@@ -9,7 +9,7 @@ import logging
 import os
 from typing import Any
 
-from adapters import InvalidTask, TaskAdapter, adapter_for_config
+from adapters import InvalidTask, TaskAdapter, UnsupportedLabelConfig, adapter_for_config
 from adapters.base import Progress, no_progress
 from adapters.folds import fold_assignments, in_sample_outputs, out_of_fold_outputs, take
 from backend.config import Settings
@@ -19,6 +19,8 @@ from backend.model_store import ModelStore, write_json_atomic
 log = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 10
+#: the job stage that reads the project and checks every task; its errors are the user's to fix
+CHECKING_STAGE = "reading and checking tasks"
 
 
 class TrainingError(RuntimeError):
@@ -65,11 +67,15 @@ def fingerprint(adapter: TaskAdapter, settings: Settings, examples: list) -> str
 
 def train_project(project_id: int, settings: Settings, client: LabelStudioClient, store: ModelStore,
                   progress: Progress = no_progress, write_predictions: bool = True) -> dict:
-    progress("reading tasks", 0, 1)
+    progress(CHECKING_STAGE, 0, 1)
     project = client.get_project(project_id)
-    adapter = adapter_for_config(project.get("label_config") or "", **settings.adapter_options())
+    try:
+        adapter = adapter_for_config(project.get("label_config") or "", **settings.adapter_options())
+    except UnsupportedLabelConfig as error:
+        raise TrainingError(f"project {project_id}: {error}") from None
     tasks = client.list_tasks(project_id)
-    progress("reading tasks", 1, 1)
+    if not tasks:
+        raise TrainingError(f"project {project_id} has no tasks: import and label some first")
     examples = read_examples(adapter, tasks)
     labeled = [e for e in examples if e.target is not None]
     unlabeled = [e for e in examples if e.target is None]
@@ -78,6 +84,7 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         raise TrainingError(f"project {project_id} has {len(labeled)} labeled task(s) in {n_classes} class(es); "
                             f"training needs at least {settings.n_folds} labeled tasks (RELABEL_FOLDS) "
                             f"and two classes")
+    progress(CHECKING_STAGE, 1, 1)
 
     model_fingerprint = fingerprint(adapter, settings, examples)
     version = store.version_for(project_id, model_fingerprint)

@@ -34,8 +34,12 @@ from scripts.round_report import build_report, previous_round_outcome, ranked_fl
 
 TAB_TITLE = "Re-label round {}"
 TAB_PATTERN = re.compile(r"^Re-label round (\d+)$")
-ROUND_FIELD = "relabel_round"  # task data fields that put a task into a round's tab, in order
+# Task data fields that put a task into a round's tab (filter), in order (rank 1 = most suspicious),
+# with the label-quality score the rank comes from (lower = label more likely wrong).
+ROUND_FIELD = "relabel_round"
 RANK_FIELD = "relabel_rank"
+QUALITY_FIELD = "relabel_quality"
+TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD)
 BACKEND_TITLE = "Re-Label"
 
 
@@ -123,44 +127,55 @@ def train(ls: LabelStudioClient, backend: BackendClient, project_id: int, ml_bac
         job = backend.start_job(project_id, write_predictions=False)
         return wait_for_job(backend, project_id, lambda jobs: next((j for j in jobs if j["id"] == job["id"]), None),
                             options.timeout, options.poll_interval, options.quiet)
-    ls.train(ml_backend["id"])
+    ls.train(ml_backend["id"])  # returns once Label Studio has had the backend's answer to START_TRAINING
     started = time.monotonic()
+    checked_label_studio = False
 
     def newest_job(jobs: list[dict]) -> dict | None:
+        nonlocal checked_label_studio
         job = next((j for j in reversed(jobs) if j["number"] > previous or j["state"] in ("queued", "running")), None)
-        if job is None and time.monotonic() - started > options.start_timeout:
+        if job is None and (not checked_label_studio or time.monotonic() - started > options.start_timeout):
+            checked_label_studio = True
             state = ls.get_ml_backend(ml_backend["id"])
-            raise RoundError(f"Label Studio did not start training on the backend {ml_backend['url']} "
-                             f"(ML backend state {state.get('state')}: {state.get('error_message') or 'no error given'})")
+            if state.get("state") == "ER" or time.monotonic() - started > options.start_timeout:
+                raise RoundError(f"Label Studio did not start training on the backend at {ml_backend['url']} "
+                                 f"(ML backend state {state.get('state')}: "
+                                 f"{state.get('error_message') or 'no error given'})")
         return job
 
     return wait_for_job(backend, project_id, newest_job, options.timeout, options.poll_interval, options.quiet)
 
 
-def planned_tag_updates(tasks: list[dict], round_number: int, ranks: dict[int, int]) -> list[tuple[int, dict]]:
-    """(task id, new data) for tasks whose round tag must change.
+def round_tags(flags: list, round_number: int) -> dict[int, dict]:
+    """The tag fields of each flagged task, `flags` being ranked most suspicious first."""
+    return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6)}
+            for rank, d in enumerate(flags, start=1)}
 
-    Flagged tasks get this round and their rank; tasks this round tagged before but no longer flags
-    (a re-run) lose the tag; an earlier round's tags stay, so its tab still shows what it showed.
-    Label Studio replaces `data` whole, so the new data keeps every existing field.
+
+def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, dict]) -> list[tuple[int, dict]]:
+    """(task id, new data) for tasks whose round tags must change.
+
+    Flagged tasks get their `tags`; tasks this round tagged before but no longer flags (a re-run)
+    lose them; an earlier round's tags stay, so its tab still shows what it showed. Label Studio
+    replaces `data` whole, so the new data keeps every existing field.
     """
     updates = []
     for task in tasks:
         data = dict(task.get("data") or {})
         wanted = dict(data)
-        if task["id"] in ranks:
-            wanted.update({ROUND_FIELD: round_number, RANK_FIELD: ranks[task["id"]]})
+        if task["id"] in tags:
+            wanted.update(tags[task["id"]])
         elif data.get(ROUND_FIELD) == round_number:
-            wanted.pop(ROUND_FIELD, None)
-            wanted.pop(RANK_FIELD, None)
+            for name in TAG_FIELDS:
+                wanted.pop(name, None)
         if wanted != data:
             updates.append((task["id"], wanted))
     return updates
 
 
-def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, ranks: dict[int, int], quiet: bool) -> int:
+def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags: dict[int, dict], quiet: bool) -> int:
     """Write the round tags into task data (only where they change); returns how many tasks were written."""
-    updates = planned_tag_updates(tasks, round_number, ranks)
+    updates = planned_tag_updates(tasks, round_number, tags)
     for task_id, data in tqdm(updates, desc="tagging flagged tasks", unit="task", disable=quiet, file=sys.stderr):
         ls.update_task_data(task_id, data)
     return len(updates)
@@ -178,7 +193,7 @@ def replace_tab(ls: LabelStudioClient, project_id: int, round_number: int) -> di
             {"filter": f"filter:tasks:data.{ROUND_FIELD}", "operator": "equal", "type": "Number",
              "value": round_number}]},
         "ordering": [rank_column],
-        "columnsDisplayType": {rank_column: "Number", f"tasks:data.{ROUND_FIELD}": "Number"},
+        "columnsDisplayType": {f"tasks:data.{name}": "Number" for name in TAG_FIELDS},
     })
 
 
@@ -226,7 +241,7 @@ def run_round(options: argparse.Namespace) -> dict:
     tab_url = None
     if not options.dry_run:
         tasks = ls.list_tasks(project_id)
-        tag_tasks(ls, tasks, round_number, {d.task_id: rank for rank, d in enumerate(flags, start=1)}, options.quiet)
+        tag_tasks(ls, tasks, round_number, round_tags(flags, round_number), options.quiet)
         ls.update_project(project_id, model_version=model_version)
     report = build_report(round_number=round_number, project=project, model_version=model_version, stored=stored,
                           disagreements=disagreements,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from adapters.base import Disagreement
 from scripts.round_report import build_report, previous_round_outcome, ranked_flags, report_markdown
-from scripts.sync_round import next_round, planned_tag_updates
+from scripts.sync_round import next_round, planned_tag_updates, round_tags
 
 
 def test_next_round_counts_completed_round_tabs():
@@ -15,13 +15,16 @@ def test_next_round_counts_completed_round_tabs():
 
 def test_tag_plan_keeps_data_fields_and_only_writes_changes():
     tasks = [{"id": 1, "data": {"text": "a", "source": "web"}},
-             {"id": 2, "data": {"text": "b", "relabel_round": 2, "relabel_rank": 1}},
-             {"id": 3, "data": {"text": "c", "relabel_round": 2, "relabel_rank": 5}},
-             {"id": 4, "data": {"text": "d", "relabel_round": 1, "relabel_rank": 3}},
-             {"id": 5, "data": {"text": "e", "relabel_round": 2, "relabel_rank": 2}}]
-    updates = dict(planned_tag_updates(tasks, round_number=2, ranks={1: 1, 2: 2, 5: 2}))
-    assert updates == {1: {"text": "a", "source": "web", "relabel_round": 2, "relabel_rank": 1},
-                       2: {"text": "b", "relabel_round": 2, "relabel_rank": 2},
+             {"id": 2, "data": {"text": "b", "relabel_round": 2, "relabel_rank": 1, "relabel_quality": 0.2}},
+             {"id": 3, "data": {"text": "c", "relabel_round": 2, "relabel_rank": 5, "relabel_quality": 0.4}},
+             {"id": 4, "data": {"text": "d", "relabel_round": 1, "relabel_rank": 3, "relabel_quality": 0.1}},
+             {"id": 5, "data": {"text": "e", "relabel_round": 2, "relabel_rank": 3, "relabel_quality": 0.3}}]
+    flags = [disagreement(1, "a", "b", 0.1), disagreement(2, "a", "b", 0.2), disagreement(5, "a", "b", 0.3)]
+    tags = round_tags(flags, round_number=2)
+    assert tags[2] == {"relabel_round": 2, "relabel_rank": 2, "relabel_quality": 0.2}
+    updates = dict(planned_tag_updates(tasks, round_number=2, tags=tags))
+    assert updates == {1: {"text": "a", "source": "web", "relabel_round": 2, "relabel_rank": 1, "relabel_quality": 0.1},
+                       2: {"text": "b", "relabel_round": 2, "relabel_rank": 2, "relabel_quality": 0.2},
                        3: {"text": "c"}}
     # an earlier round's tag stays (its tab keeps its tasks); an unchanged task is not written again
 
