@@ -1,0 +1,24 @@
+"""docker-compose.yml runs the commands the tests run without Docker (scripts/services.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from scripts.services import backend_command, label_studio_environment
+
+COMPOSE = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
+
+
+def test_backend_service_runs_the_tested_command():
+    assert COMPOSE["services"]["backend"]["command"] == ["python", "-m", "backend", "--host", "0.0.0.0", "--port", "9090"]
+    assert backend_command("0.0.0.0", 9090)[1:] == COMPOSE["services"]["backend"]["command"][1:]
+
+
+def test_label_studio_service_allows_the_local_backend_like_the_tests():
+    service = COMPOSE["services"]["label-studio"]
+    assert service["image"] == "heartexlabs/label-studio:1.23.2"
+    assert "--enable-legacy-api-token" in service["command"]
+    tested = label_studio_environment(Path("/tmp"))
+    for name in ("ML_BLOCK_LOCAL_IP", "SSRF_PROTECTION_ENABLED", "LATEST_VERSION_CHECK"):
+        assert service["environment"][name] == tested[name] == "false"
