@@ -26,7 +26,7 @@ if [ ! -f "$ls_stamp" ]; then
   echo "==> installing $LABEL_STUDIO_SPEC into .venv-ls"
   [ -x .venv-ls/bin/python ] || "$PYTHON" -m venv .venv-ls
   .venv-ls/bin/python -m pip install --quiet --disable-pip-version-check "$LABEL_STUDIO_SPEC" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv-ls/bin/label-studio --version > /dev/null
+  .venv-ls/bin/python -c "import label_studio" && test -x .venv-ls/bin/label-studio
   rm -f .venv-ls/.installed-*
   touch "$ls_stamp"
 fi

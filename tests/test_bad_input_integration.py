@@ -106,3 +106,16 @@ def test_no_token_in_logs_or_output(label_studio, backend, tmp_path):
     assert result.returncode == 0, result.stderr
     for text in (result.stdout, result.stderr, backend.log_path.read_text()):
         assert label_studio.token not in text
+
+
+def test_personal_access_token_works_like_a_legacy_token(label_studio, backend, tmp_path):
+    from backend.label_studio import LabelStudioClient
+
+    personal_token = label_studio.sdk().tokens.create().token
+    assert personal_token.count(".") == 2  # a JWT refresh token; the SDK trades it for access tokens
+    project_id, rows = create_noisy_project(label_studio, "personal token", n_items=20, seed=14)
+    assert len(LabelStudioClient(label_studio.url, personal_token).list_tasks(project_id)) == len(rows)
+    result = sync_round(label_studio, backend, project_id, tmp_path, "--dry-run",
+                        env_overrides={"LABEL_STUDIO_API_KEY": personal_token})
+    assert result.returncode == 0, result.stderr
+    assert personal_token not in result.stdout + result.stderr
