@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -53,13 +54,16 @@ class TextEmbedder:
         self.max_length = max_length
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
+        # The backend embeds from request threads and a training thread at once; a fast tokenizer
+        # must not be used by two threads at the same time ("Already borrowed").
+        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
         import torch
 
         vectors = []
         progress("embedding texts", 0, len(texts))
-        with torch.inference_mode():
+        with self._lock, torch.inference_mode():
             for start, batch in _batches(list(texts), self.batch_size):
                 encoded = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,
                                          return_tensors="pt").to(self.device)

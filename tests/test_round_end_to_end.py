@@ -86,6 +86,19 @@ def test_backend_predict_serves_the_full_data_model(label_studio, backend, noisy
     assert answer["model_version"] == round_one["report"]["model_version"]
 
 
+def test_label_studio_retrieves_predictions_for_a_new_task(label_studio, backend, noisy_project, round_one):
+    project_id, _ = noisy_project
+    ls = label_studio.sdk()
+    ls.projects.import_tasks(id=project_id, request=[{"data": {"text": "This curry recipe needs coconut milk."}}])
+    new_task = max(all_tasks(label_studio, project_id), key=lambda t: t["id"])
+    assert new_task["predictions"] == []
+    api(label_studio, "POST", "/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": project_id},
+        json={"selectedItems": {"all": False, "included": [new_task["id"]]}})
+    predictions = next(t for t in all_tasks(label_studio, project_id) if t["id"] == new_task["id"])["predictions"]
+    assert [p["model_version"] for p in predictions] == [round_one["report"]["model_version"]]
+    assert predictions[0]["result"][0]["value"]["choices"] == ["food"]
+
+
 def test_round_two_after_fixes_flags_fewer(label_studio, backend, noisy_project, round_one):
     project_id, rows = noisy_project
     flagged = round_one["report"]["flagged_tasks"]
@@ -105,7 +118,7 @@ def test_round_two_after_fixes_flags_fewer(label_studio, backend, noisy_project,
     assert set(tab_task_ids(label_studio, tabs["Re-label round 2"]["id"])) == {t["task"] for t in report["flagged_tasks"]}
     tasks = all_tasks(label_studio, project_id)
     assert annotation_snapshot(tasks) == before
-    assert Counter(len(t["predictions"]) for t in tasks) == Counter({2: len(tasks)})
+    assert Counter(len(t["predictions"]) for t in tasks) == Counter({2: len(tasks)})  # model-v1 and model-v2
 
 
 def test_dry_run_writes_nothing(label_studio, backend, tmp_path):
