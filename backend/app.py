@@ -86,26 +86,18 @@ class Backend:
             raise RequestError(422, f"training job {job['id']} failed: {job['error']}")
         return job, started
 
-    def model(self, project_id: int, label_config: str | None):
-        """(adapter, model) of the project's latest model, or (None, None) before the first training."""
+    def model(self, project_id: int) -> tuple[str, Any, Any] | None:
+        """(version, adapter, model) of the project's latest model, or None before the first training."""
         latest = self.store.latest(project_id)
         if latest is None:
-            return None, None
+            return None
         with self._models_lock:
             loaded = self._models.get(project_id)
             if loaded is None or loaded[0] != latest["version"]:
                 adapter = adapter_for_config(latest["label_config"], **self.settings.adapter_options())
                 model = adapter.load_model(self.store.version_dir(project_id, latest["version"]))
                 loaded = self._models[project_id] = (latest["version"], adapter, model)
-            _, adapter, model = loaded
-        if label_config and label_config != latest["label_config"]:
-            # The config changed since training: its labels must still cover what the model predicts.
-            current = adapter_for_config(label_config, **self.settings.adapter_options())
-            missing = [c for c in getattr(adapter, "classes", []) if c not in getattr(current, "classes", [])]
-            if missing:
-                raise RequestError(422, f"model {latest['version']} predicts label(s) {missing} that the labeling "
-                                        f"config no longer has: retrain the model")
-        return adapter, model
+            return loaded
 
 
 def _body() -> dict:
@@ -113,6 +105,13 @@ def _body() -> dict:
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
     return body
+
+
+def _adapter(label_config: Any, project_id: int, field_name: str, options: dict):
+    try:
+        return adapter_for_config(label_config or "", **options)
+    except UnsupportedLabelConfig as error:
+        raise RequestError(422, f"project {project_id}: field '{field_name}': {error}") from None
 
 
 def _project(value: Any) -> int:
@@ -167,11 +166,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     def setup():
         body = _body()
         project_id = _project(body.get("project"))
-        schema = body.get("schema")
-        try:
-            adapter_for_config(schema or "", **settings.adapter_options())
-        except UnsupportedLabelConfig as error:
-            raise RequestError(422, f"project {project_id}: field 'schema': {error}") from None
+        _adapter(body.get("schema"), project_id, "schema", settings.adapter_options())
         backend.remember_setup(project_id, body.get("hostname"), body.get("access_token"))
         latest = backend.store.latest(project_id)
         return jsonify(model_version=latest["version"] if latest else "untrained")
@@ -186,19 +181,21 @@ def create_app(settings: Settings | None = None) -> Flask:
         label_config = body.get("label_config")
         if label_config is not None and not isinstance(label_config, str):
             raise RequestError(400, "field 'label_config' must be a string")
-        if label_config:
-            try:
-                adapter_for_config(label_config, **settings.adapter_options())
-            except UnsupportedLabelConfig as error:
-                raise RequestError(422, f"project {project_id}: field 'label_config': {error}") from None
-        adapter, model = backend.model(project_id, label_config)
-        if model is None or not tasks:
+        current = _adapter(label_config, project_id, "label_config", settings.adapter_options()) \
+            if label_config else None
+        loaded = backend.model(project_id)
+        if loaded is None or not tasks:
             return jsonify(results=[], model_version=None)
+        version, adapter, model = loaded
+        missing = [c for c in getattr(adapter, "classes", []) if current and c not in getattr(current, "classes", [])]
+        if missing:
+            # The labeling config changed since training; a prediction must only use labels it has.
+            raise RequestError(422, f"project {project_id}: field 'label_config': model {version} predicts "
+                                    f"label(s) {missing} that the labeling config no longer has; train again")
         try:
             inputs = [adapter.input_from_task(task) for task in tasks]
         except InvalidTask as error:
             raise RequestError(422, str(error)) from None
-        version = backend.store.latest(project_id)["version"]
         outputs = model.predict(adapter.featurize(inputs))
         results = [{**adapter.to_prediction(o), "model_version": version} for o in outputs]
         return jsonify(results=results, model_version=version)
@@ -242,10 +239,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     def versions():
         body = request.get_json(silent=True) or {}
         project = request.args.get("project") or (body.get("project") if isinstance(body, dict) else None)
-        project_id = _project(project)
-        return jsonify(versions=[v["version"] for v in backend.store.versions(project_id)],
-                       details=[{k: v[k] for k in ("version", "created_at", "labeled", "adapter", "prediction_source")
-                                 if k in v} for v in backend.store.versions(project_id)])
+        stored = backend.store.versions(_project(project))
+        return jsonify(versions=[v["version"] for v in stored],
+                       details=[{k: v.get(k) for k in ("version", "created_at", "labeled", "adapter", "prediction_source")}
+                                for v in stored])
 
     @app.get("/projects/<int:project_id>/predictions")
     def stored_predictions(project_id: int):

@@ -34,7 +34,9 @@ USERNAME = "demo@example.com"
 
 
 def port_or_free(preferred: int) -> int:
+    """`preferred` when nothing listens there (a just-stopped server's port counts as free), else any free port."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", preferred))
             return preferred
@@ -56,16 +58,19 @@ def start_services() -> dict:
         return state
     stop_services(quiet=True)
     state = {"token": state.get("token") or secrets.token_hex(20),
-             "password": state.get("password") or secrets.token_urlsafe(9)}
+             "password": state.get("password") or secrets.token_urlsafe(9),
+             "label_studio_port": state.get("label_studio_port", 8080), "backend_port": state.get("backend_port", 9090)}
     DEMO_DIR.mkdir(exist_ok=True)
     print("Starting Label Studio (the first start migrates its database: about a minute) ...")
-    label_studio = start_label_studio(DEMO_DIR / "label-studio", port_or_free(8080), USERNAME, state["password"],
-                                      state["token"], DEMO_DIR / "logs" / "label-studio.log")
+    # The same ports as last time when possible: Label Studio stores the backend's URL.
+    label_studio = start_label_studio(DEMO_DIR / "label-studio", port_or_free(state["label_studio_port"]), USERNAME,
+                                      state["password"], state["token"], DEMO_DIR / "logs" / "label-studio.log")
     print("Starting the Re-Label backend ...")
-    backend = start_backend(port_or_free(9090), label_studio.url, state["token"], DEMO_DIR / "models",
+    backend = start_backend(port_or_free(state["backend_port"]), label_studio.url, state["token"], DEMO_DIR / "models",
                             DEMO_DIR / "logs" / "backend.log")
-    state.update(label_studio_url=label_studio.url, backend_url=backend.url,
-                 pids=[label_studio.process.pid, backend.process.pid])
+    state.update(label_studio_url=label_studio.url, backend_url=backend.url, pids=[label_studio.process.pid,
+                 backend.process.pid], label_studio_port=int(label_studio.url.rsplit(":", 1)[1]),
+                 backend_port=int(backend.url.rsplit(":", 1)[1]))
     STATE.write_text(json.dumps(state))
     STATE.chmod(0o600)
     return state

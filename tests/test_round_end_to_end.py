@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 import requests
 
+from scripts.demo_data import LABEL_CONFIG
 from tests.helpers import (all_tasks, annotation_snapshot, api, create_noisy_project, relabel, round_tabs, sync_round,
                            tab_task_ids)
 
@@ -84,6 +85,11 @@ def test_backend_predict_serves_the_full_data_model(label_studio, backend, noisy
     answer = requests.post(backend.url + "/predict", json=body, timeout=60).json()
     assert [r["result"][0]["value"]["choices"][0] for r in answer["results"]] == ["sports", "weather"]
     assert answer["model_version"] == round_one["report"]["model_version"]
+    # The config lost a label the model predicts: a clear error, and the server keeps serving.
+    body["label_config"] = LABEL_CONFIG.replace('    <Choice value="food"/>\n', "")
+    answer = requests.post(backend.url + "/predict", json=body, timeout=60)
+    assert answer.status_code == 422 and "['food']" in answer.json()["error"] and "label_config" in answer.json()["error"]
+    assert requests.get(backend.url + "/health", timeout=5).status_code == 200
 
 
 def test_label_studio_retrieves_predictions_for_a_new_task(label_studio, backend, noisy_project, round_one):
