@@ -181,7 +181,16 @@ def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags:
     return len(updates)
 
 
+# Data Manager task columns of Label Studio 1.23 that a re-labeler does not need; the tab shows the
+# id, the task data, both labels, the prediction's score and the round tags instead.
+HIDDEN_COLUMNS = ("inner_id", "completed_at", "cancelled_annotations", "total_predictions", "annotators",
+                  "annotations_ids", "predictions_model_versions", "file_upload", "storage_filename", "created_at",
+                  "updated_at", "updated_by", "avg_lead_time", "draft_exists", "total_annotations", "data",
+                  f"data.{ROUND_FIELD}")
+
+
 def replace_tab(ls: LabelStudioClient, project_id: int, round_number: int) -> dict:
+    """Delete the round's tab if it exists and create it anew: flagged tasks, most suspicious first."""
     title = TAB_TITLE.format(round_number)
     for view in ls.list_views(project_id):
         if (view.get("data") or {}).get("title") == title:
@@ -194,6 +203,8 @@ def replace_tab(ls: LabelStudioClient, project_id: int, round_number: int) -> di
              "value": round_number}]},
         "ordering": [rank_column],
         "columnsDisplayType": {f"tasks:data.{name}": "Number" for name in TAG_FIELDS},
+        "hiddenColumns": {"explore": [f"tasks:{name}" for name in HIDDEN_COLUMNS],
+                          "labeling": [f"tasks:{name}" for name in HIDDEN_COLUMNS]},
     })
 
 
