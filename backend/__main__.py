@@ -18,7 +18,7 @@ def main() -> None:
     options = parser.parse_args()
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(options.threads),
                                "--timeout", "300", "--bind", f"{options.host}:{options.port}",
-                               "--access-logfile", "-", "backend.app:create_app()"])
+                               "--config", "python:backend.gunicorn_conf", "backend.app:create_app()"])
 
 
 if __name__ == "__main__":
