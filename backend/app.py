@@ -18,7 +18,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from adapters import InvalidTask, UnsupportedLabelConfig, adapter_for_config
-from backend.config import Settings
+from backend.config import PROJECT_SETTINGS, Settings
 from backend.jobs import JobRunner
 from backend.label_studio import LabelStudioClient, LabelStudioError
 from backend.logs import configure_logging
@@ -60,10 +60,13 @@ class Backend:
         if isinstance(hostname, str) and hostname.startswith("http") and isinstance(token, str) and token:
             self._setup_credentials[project_id] = (hostname, token)
 
+    def project_settings(self, project_id: int) -> Settings:
+        return self.settings.with_overrides(self.store.project_settings(project_id))
+
     def _run_job(self, job: dict, progress) -> dict:
         project_id = job["project"]
-        return train_project(project_id, self.settings, self.client(project_id), self.store, progress,
-                             write_predictions=job["options"].get("write_predictions", True))
+        return train_project(project_id, self.project_settings(project_id), self.client(project_id), self.store,
+                             progress, write_predictions=job["options"].get("write_predictions", True))
 
     def start_training(self, project_id: int, write_predictions: bool = True) -> tuple[dict, bool]:
         """Start (or join) the project's training job.
@@ -243,6 +246,26 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify(versions=[v["version"] for v in stored],
                        details=[{k: v.get(k) for k in ("version", "created_at", "labeled", "adapter", "prediction_source")}
                                 for v in stored])
+
+    def settings_answer(project_id: int):
+        effective = backend.project_settings(project_id)
+        return jsonify(overrides=backend.store.project_settings(project_id),
+                       effective={name: getattr(effective, name) for name in PROJECT_SETTINGS})
+
+    @app.get("/projects/<int:project_id>/settings")
+    def get_project_settings(project_id: int):
+        return settings_answer(project_id)
+
+    @app.put("/projects/<int:project_id>/settings")
+    def put_project_settings(project_id: int):
+        """Replace the project's own detection settings; a missing or null one means the backend's default."""
+        overrides = {name: value for name, value in _body().items() if value is not None}
+        try:
+            settings.with_overrides(overrides)
+        except ValueError as error:
+            raise RequestError(400, str(error)) from None
+        backend.store.save_project_settings(project_id, overrides)
+        return settings_answer(project_id)
 
     @app.get("/projects/<int:project_id>/predictions")
     def stored_predictions(project_id: int):

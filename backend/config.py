@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from adapters.folds import PREDICTION_SOURCES
 
@@ -30,6 +30,10 @@ def _int(name: str, default: int) -> int:
         return int(raw) if raw else default
     except ValueError:
         raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+
+
+#: settings a project may choose for itself, per round (PUT /projects/<id>/settings), and their types
+PROJECT_SETTINGS = {"n_folds": int, "prediction_source": str, "seed": int}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,18 @@ class Settings:
             max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
             check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
         )
+
+    def with_overrides(self, overrides: dict) -> "Settings":
+        """These settings with a project's own detection settings (see PROJECT_SETTINGS) in place."""
+        unknown = set(overrides) - set(PROJECT_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown project setting(s) {sorted(unknown)}; known: {list(PROJECT_SETTINGS)}")
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, PROJECT_SETTINGS[name]):
+                raise ValueError(f"project setting {name!r} must be a {PROJECT_SETTINGS[name].__name__}, got {value!r}")
+        return replace(self, **{name: value for name, value in overrides.items() if value is not None})
 
     def adapter_options(self) -> dict:
         """Options every adapter constructor accepts from the backend's configuration."""

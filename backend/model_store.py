@@ -105,6 +105,13 @@ class ModelStore:
     def predictions(self, project_id: int, version: str) -> dict | None:
         return read_json(os.path.join(self.version_dir(project_id, version), "predictions.json"))
 
+    # --- per-project settings ------------------------------------------------------------------
+    def project_settings(self, project_id: int) -> dict:
+        return read_json(os.path.join(self.project_dir(project_id), "settings.json"), {})
+
+    def save_project_settings(self, project_id: int, settings: dict) -> None:
+        write_json_atomic(os.path.join(self.project_dir(project_id), "settings.json"), settings)
+
     # --- jobs ------------------------------------------------------------------------------------
     def save_job(self, job: dict) -> None:
         write_json_atomic(os.path.join(self.project_dir(job["project"]), "jobs", f"{job['id']}.json"), job)

@@ -77,6 +77,9 @@ class BackendClient:
     def start_job(self, project_id: int, write_predictions: bool) -> dict:
         return self._request("POST", "/jobs", json={"project": project_id, "write_predictions": write_predictions})["job"]
 
+    def set_project_settings(self, project_id: int, settings: dict) -> dict:
+        return self._request("PUT", f"/projects/{project_id}/settings", json=settings)["effective"]
+
     def predictions(self, project_id: int, model_version: str) -> dict:
         return self._request("GET", f"/projects/{project_id}/predictions", params={"model_version": model_version})
 
@@ -238,6 +241,8 @@ def run_round(options: argparse.Namespace) -> dict:
     ml_backend = None if options.dry_run else ensure_backend_connected(
         ls, project_id, options.backend_url_for_label_studio or options.backend_url, basic_auth)
 
+    # This round's detection settings; an option left out means the backend's default.
+    backend.set_project_settings(project_id, {"n_folds": options.folds, "prediction_source": options.prediction_source})
     job = train(ls, backend, project_id, ml_backend, options)
     model_version = job["result"]["model_version"]
     stored = backend.predictions(project_id, model_version)
@@ -285,6 +290,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend-url-for-label-studio", default=env("RELABEL_BACKEND_URL_FOR_LABEL_STUDIO"),
                         help="the backend URL as Label Studio reaches it, if different (e.g. http://backend:9090 "
                              "inside docker-compose; env RELABEL_BACKEND_URL_FOR_LABEL_STUDIO)")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="K of the out-of-fold predictions (default: the backend's RELABEL_FOLDS, 5)")
+    parser.add_argument("--prediction-source", choices=("out_of_fold", "in_sample"), default=None,
+                        help="out_of_fold (default), or in_sample to reproduce the paper's original rule")
     parser.add_argument("--rounds-dir", default="rounds", help="where round-N/report.{json,md} go (default: rounds)")
     parser.add_argument("--dry-run", action="store_true", help="train and report, write nothing to Label Studio")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for training")

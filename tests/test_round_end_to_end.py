@@ -111,10 +111,11 @@ def test_round_two_after_fixes_flags_fewer(label_studio, backend, noisy_project,
     for task in flagged:
         relabel(label_studio, task["task"], rows[task["task"]]["true_label"])
     before = annotation_snapshot(all_tasks(label_studio, project_id))
-    result = sync_round(label_studio, backend, project_id, round_one["rounds_dir"])
+    result = sync_round(label_studio, backend, project_id, round_one["rounds_dir"], "--folds", "4")
     assert result.returncode == 0, result.stderr
     report = json.loads((round_one["rounds_dir"] / "round-2" / "report.json").read_text())
     assert report["round"] == 2 and report["model_version"] != round_one["report"]["model_version"]
+    assert report["n_folds"] == 4
     assert report["flagged"] < round_one["report"]["flagged"]
     changed = sum(1 for t in flagged if rows[t["task"]]["true_label"] != t["human"])
     assert report["history"][0]["outcome"]["changed"] == changed
@@ -133,9 +134,11 @@ def test_dry_run_writes_nothing(label_studio, backend, tmp_path):
         return [(t["id"], t["data"], t["predictions"], t["annotations"]) for t in all_tasks(label_studio, project_id)]
 
     before = state()
-    result = sync_round(label_studio, backend, project_id, tmp_path, "--dry-run")
+    result = sync_round(label_studio, backend, project_id, tmp_path, "--dry-run", "--prediction-source", "in_sample")
     assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "round-1-dry-run" / "report.json").read_text())["dry_run"] is True
+    report = json.loads((tmp_path / "round-1-dry-run" / "report.json").read_text())
+    assert report["dry_run"] is True and report["prediction_source"] == "in_sample" and report["n_folds"] is None
+    assert "in_sample" in (tmp_path / "round-1-dry-run" / "report.md").read_text()
     assert state() == before
     assert round_tabs(label_studio, project_id) == {}
     assert api(label_studio, "GET", "/api/ml", params={"project": project_id}) == []
