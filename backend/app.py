@@ -23,7 +23,7 @@ from backend.jobs import JobRunner
 from backend.label_studio import LabelStudioClient, LabelStudioError
 from backend.logs import configure_logging
 from backend.model_store import ModelStore
-from backend.training import CHECKING_STAGE, project_id_of, train_project
+from backend.training import CHECKING_STAGE, train_project
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,18 @@ def _adapter(label_config: Any, project_id: int, field_name: str, options: dict)
         return adapter_for_config(label_config or "", **options)
     except UnsupportedLabelConfig as error:
         raise RequestError(422, f"project {project_id}: field '{field_name}': {error}") from None
+
+
+def project_id_of(value: Any) -> int:
+    """Label Studio names projects "12" in webhooks and "12.1700000000" (id.created) in /predict and /setup."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool) or value is None:
+        raise ValueError("no project id")
+    text = str(value).split(".", 1)[0]
+    if not text.isdigit():
+        raise ValueError(f"bad project id {value!r}")
+    return int(text)
 
 
 def _project(value: Any) -> int:

@@ -28,7 +28,6 @@ class JobRunner:
         self.run = run
         self.progress_interval = progress_interval
         self._lock = threading.Lock()
-        self._threads: dict[str, threading.Thread] = {}
         self._fail_interrupted_jobs()
 
     def _fail_interrupted_jobs(self) -> None:
@@ -54,9 +53,7 @@ class JobRunner:
                    "options": options or {}, "stage": "starting", "done": 0, "total": 0,
                    "started_at": time.time(), "finished_at": None, "error": None, "result": None}
             self.store.save_job(job)
-            thread = threading.Thread(target=self._execute, args=(job,), name=f"job-{job['id']}", daemon=True)
-            self._threads[job["id"]] = thread
-            thread.start()
+            threading.Thread(target=self._execute, args=(job,), name=f"job-{job['id']}", daemon=True).start()
             return job, True
 
     def _execute(self, job: dict) -> None:
@@ -84,8 +81,3 @@ class JobRunner:
 
     def get(self, project_id: int, job_id: str) -> dict | None:
         return next((j for j in self.store.jobs(project_id) if j["id"] == job_id), None)
-
-    def wait(self, job_id: str, timeout: float | None = None) -> None:
-        thread = self._threads.get(job_id)
-        if thread:
-            thread.join(timeout)

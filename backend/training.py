@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any
 
 from adapters import InvalidTask, TaskAdapter, UnsupportedLabelConfig, adapter_for_config
 from adapters.base import Progress, no_progress
@@ -27,18 +26,6 @@ class TrainingError(RuntimeError):
     """The project cannot be trained on as it is; the message says why and where."""
 
 
-def project_id_of(value: Any) -> int:
-    """Label Studio names projects "12" in webhooks and "12.1700000000" (id.created) in /predict and /setup."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    if isinstance(value, bool) or value is None:
-        raise ValueError("no project id")
-    text = str(value).split(".", 1)[0]
-    if not text.isdigit():
-        raise ValueError(f"bad project id {value!r}")
-    return int(text)
-
-
 def read_examples(adapter: TaskAdapter, tasks: list[dict]) -> list:
     """Examples of every task; all unusable tasks are named in one error rather than skipped silently."""
     examples, problems = [], []
@@ -54,10 +41,10 @@ def read_examples(adapter: TaskAdapter, tasks: list[dict]) -> list:
     return examples
 
 
-def fingerprint(adapter: TaskAdapter, settings: Settings, examples: list) -> str:
-    """What a model learns from: adapter settings, prediction source and every (task, input, label)."""
+def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, examples: list) -> str:
+    """What a model learns from: labeling config, adapter settings, prediction source, every (task, input, label)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"adapter": adapter.name, "settings": adapter.settings(),
+    digest.update(json.dumps({"adapter": adapter.name, "settings": adapter.settings(), "label_config": label_config,
                               "source": settings.prediction_source, "folds": settings.n_folds,
                               "seed": settings.seed}, sort_keys=True).encode())
     for example in examples:
@@ -86,7 +73,7 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
                             f"and two classes")
     progress(CHECKING_STAGE, 1, 1)
 
-    model_fingerprint = fingerprint(adapter, settings, examples)
+    model_fingerprint = fingerprint(adapter, settings, project.get("label_config"), examples)
     version = store.version_for(project_id, model_fingerprint)
     stored = store.find(project_id, version)
     if stored is not None:
