@@ -256,20 +256,16 @@ def run_round(options: argparse.Namespace) -> dict:
 
     tab_url = None
     if not options.dry_run:
-        tasks = ls.list_tasks(project_id)
-        tag_tasks(ls, tasks, round_number, round_tags(flags, round_number), options.quiet)
+        tag_tasks(ls, ls.list_tasks(project_id), round_number, round_tags(flags, round_number), options.quiet)
         ls.update_project(project_id, model_version=model_version)
-    report = build_report(round_number=round_number, project=project, model_version=model_version, stored=stored,
-                          disagreements=disagreements,
-                          annotations={i["task"]: i["annotation"] for i in items},
-                          history=history, tab_url=None, dry_run=options.dry_run)
-    out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not options.dry_run:
-        # The tab comes last: its existence marks the round as complete (see next_round).
+        # The tab is the last write to Label Studio: its existence marks the round complete (see next_round).
         view = replace_tab(ls, project_id, round_number)
         tab_url = f"{ls.url}/projects/{project_id}/data?tab={view['id']}"
-        report["tab_url"] = tab_url
+    report = build_report(round_number=round_number, project=project, model_version=model_version, stored=stored,
+                          disagreements=disagreements, annotations={i["task"]: i["annotation"] for i in items},
+                          history=history, tab_url=tab_url, dry_run=options.dry_run)
+    out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     (out_dir / "report.md").write_text(report_markdown(report))
     report["report_dir"] = str(out_dir)
