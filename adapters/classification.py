@@ -75,10 +75,13 @@ class ClassificationAdapter(TaskAdapter):
         return choice_mode in ("single", "single-radio")
 
     def __init__(self, label_config: str, *, quality_method: str = "normalized_margin"):
-        if not self.supports(label_config):
+        try:
+            self.from_name, self.to_name, self.data_key, self.classes, choice_mode = parse_choices_config(
+                label_config, self.object_tag)
+        except Exception:  # not parseable, or no Choices on this object tag
+            choice_mode = None
+        if choice_mode not in ("single", "single-radio"):
             raise UnsupportedLabelConfig(f"{self.name} needs a single-choice <Choices> on a <{self.object_tag}>")
-        self.from_name, self.to_name, self.data_key, self.classes, _ = parse_choices_config(
-            label_config, self.object_tag)
         if len(self.classes) < 2:
             raise UnsupportedLabelConfig(f"<Choices name={self.from_name!r}> needs at least two choices")
         if quality_method not in QUALITY_METHODS:

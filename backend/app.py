@@ -202,7 +202,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if loaded is None or not tasks:
             return jsonify(results=[], model_version=None)
         version, adapter, model = loaded
-        missing = [c for c in getattr(adapter, "classes", []) if current and c not in getattr(current, "classes", [])]
+        missing = [] if current is None else \
+            [c for c in getattr(adapter, "classes", []) if c not in getattr(current, "classes", [])]
         if missing:
             # The labeling config changed since training; a prediction must only use labels it has.
             raise RequestError(422, f"project {project_id}: field 'label_config': model {version} predicts "

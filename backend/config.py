@@ -85,12 +85,11 @@ class Settings:
         unknown = set(overrides) - set(PROJECT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown project setting(s) {sorted(unknown)}; known: {list(PROJECT_SETTINGS)}")
+        overrides = {name: value for name, value in overrides.items() if value is not None}
         for name, value in overrides.items():
-            if value is None:
-                continue
             if isinstance(value, bool) or not isinstance(value, PROJECT_SETTINGS[name]):
                 raise ValueError(f"project setting {name!r} must be a {PROJECT_SETTINGS[name].__name__}, got {value!r}")
-        return replace(self, **{name: value for name, value in overrides.items() if value is not None})
+        return replace(self, **overrides)
 
     def adapter_options(self) -> dict:
         """Options every adapter constructor accepts from the backend's configuration."""

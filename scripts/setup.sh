@@ -15,7 +15,7 @@ stamp=".venv/.relabel-installed-$(cat pyproject.toml | sha1sum | cut -c1-12)-${E
 if [ ! -f "$stamp" ]; then
   echo "==> installing Re-Label [$EXTRAS] into .venv (first time: several minutes, torch is large)"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]" 2>&1 | { grep -v "^WARNING: Location" || true; }
   .venv/bin/python -c "import backend.app, adapters" 
   rm -f .venv/.relabel-installed-*
   touch "$stamp"
@@ -25,7 +25,7 @@ ls_stamp=".venv-ls/.installed-${LABEL_STUDIO_SPEC}"
 if [ ! -f "$ls_stamp" ]; then
   echo "==> installing $LABEL_STUDIO_SPEC into .venv-ls"
   [ -x .venv-ls/bin/python ] || "$PYTHON" -m venv .venv-ls
-  .venv-ls/bin/python -m pip install --quiet --disable-pip-version-check "$LABEL_STUDIO_SPEC" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv-ls/bin/python -m pip install --quiet --disable-pip-version-check "$LABEL_STUDIO_SPEC" 2>&1 | { grep -v "^WARNING: Location" || true; }
   .venv-ls/bin/python -c "import label_studio" && test -x .venv-ls/bin/label-studio
   rm -f .venv-ls/.installed-*
   touch "$ls_stamp"
