@@ -122,9 +122,21 @@ class TaskAdapter(ABC):
         """A model output as Label Studio prediction JSON: {"result": [...], "score": confidence}."""
 
     @abstractmethod
-    def find_disagreements(self, task_ids: Sequence[int], targets: Sequence[Any],
-                           outputs: Sequence[Any]) -> list[Disagreement]:
-        """Compare each human target with the model's output for the same task (pure, no I/O)."""
+    def find_disagreements(self, task_ids: Sequence[int], targets: Sequence[Any], outputs: Sequence[Any],
+                           options: Any = None) -> list[Disagreement]:
+        """Compare each human target with the model's output for the same task (pure, no I/O).
+
+        `options` is an `adapters.noise.DetectionOptions` (None: its defaults) for adapters whose
+        outputs are class probabilities; other adapters say which of its fields they use.
+        """
+
+    def average_outputs(self, outputs: Sequence[Any]) -> Any:
+        """One output from several models' outputs for the same item (repeated K-fold)."""
+        raise NotImplementedError(f"{self.name} outputs cannot be averaged: use one fold split (n_repeats=1)")
+
+    def estimate_noise_rate(self, targets: Sequence[Any], outputs: Sequence[Any]) -> float | None:
+        """Estimated share of wrong human labels, or None when the adapter has no estimate."""
+        return None
 
     @abstractmethod
     def save_model(self, model: Any, directory: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from adapters.base import Disagreement, Example, InvalidTask, TaskAdapter, UnsupportedLabelConfig, latest_annotation
-from adapters.noise import QUALITY_METHODS, find_label_disagreements, label_quality_scores
+from adapters.noise import DetectionOptions, estimate_noise_rate, flag_label_issues
 
 
 def parse_choices_config(label_config: str, object_tag: str) -> tuple[str, str, str, list[str], str]:
@@ -74,7 +74,7 @@ class ClassificationAdapter(TaskAdapter):
             return False
         return choice_mode in ("single", "single-radio")
 
-    def __init__(self, label_config: str, *, quality_method: str = "normalized_margin"):
+    def __init__(self, label_config: str):
         try:
             self.from_name, self.to_name, self.data_key, self.classes, choice_mode = parse_choices_config(
                 label_config, self.object_tag)
@@ -84,9 +84,6 @@ class ClassificationAdapter(TaskAdapter):
             raise UnsupportedLabelConfig(f"{self.name} needs a single-choice <Choices> on a <{self.object_tag}>")
         if len(self.classes) < 2:
             raise UnsupportedLabelConfig(f"<Choices name={self.from_name!r}> needs at least two choices")
-        if quality_method not in QUALITY_METHODS:
-            raise ValueError(f"quality_method must be one of {QUALITY_METHODS}, got {quality_method!r}")
-        self.quality_method = quality_method
         self.class_index = {name: i for i, name in enumerate(self.classes)}
 
     def read_input(self, task_id: Any, value: Any) -> Any:
@@ -138,14 +135,18 @@ class ClassificationAdapter(TaskAdapter):
             "score": round(float(probabilities[best]), 6),
         }
 
-    def find_disagreements(self, task_ids: Sequence[int], targets: Sequence[str],
-                           outputs: Sequence[np.ndarray]) -> list[Disagreement]:
+    def _arrays(self, targets: Sequence[str], outputs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.array([self.class_index[t] for t in targets], dtype=int)
+        pred_probs = np.vstack([np.asarray(o, dtype=float) for o in outputs]) if len(outputs) \
+            else np.zeros((0, len(self.classes)))
+        return labels, pred_probs
+
+    def find_disagreements(self, task_ids: Sequence[int], targets: Sequence[str], outputs: Sequence[np.ndarray],
+                           options: DetectionOptions | None = None) -> list[Disagreement]:
         if not len(task_ids):
             return []
-        labels = np.array([self.class_index[t] for t in targets])
-        pred_probs = np.vstack([np.asarray(o, dtype=float) for o in outputs])
-        flagged = find_label_disagreements(labels, pred_probs)
-        quality = label_quality_scores(labels, pred_probs, method=self.quality_method)
+        labels, pred_probs = self._arrays(targets, outputs)
+        flagged, quality = flag_label_issues(labels, pred_probs, options or DetectionOptions())
         predicted = pred_probs.argmax(axis=1)
         return [
             Disagreement(task_id=int(task_id), flagged=bool(flagged[i]), label_quality=float(quality[i]),
@@ -154,6 +155,14 @@ class ClassificationAdapter(TaskAdapter):
                                  "probability_of_human_label": round(float(pred_probs[i, labels[i]]), 6)})
             for i, task_id in enumerate(task_ids)
         ]
+
+    def average_outputs(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
+        return np.mean([np.asarray(o, dtype=float) for o in outputs], axis=0)
+
+    def estimate_noise_rate(self, targets: Sequence[str], outputs: Sequence[np.ndarray]) -> float | None:
+        if not len(targets):
+            return None
+        return estimate_noise_rate(*self._arrays(targets, outputs))
 
     def output_to_json(self, output: np.ndarray) -> list[float]:
         return [round(float(p), 6) for p in output]

@@ -42,10 +42,12 @@ def fold_assignments(strata: Sequence[Hashable], n_folds: int, seed: int = 0) ->
     return fold_ids
 
 
-def take(features: Any, indices: np.ndarray) -> Any:
-    """Rows `indices` of an array, or items of a list."""
+def take(features: Any, indices: Sequence[int]) -> Any:
+    """Rows `indices` of an array, items of a list, or whatever the features' own `take` returns."""
     if isinstance(features, np.ndarray):
-        return features[indices]
+        return features[np.asarray(indices, dtype=int)]
+    if hasattr(features, "take"):
+        return features.take(indices)
     return [features[i] for i in indices]
 
 
@@ -68,6 +70,28 @@ def out_of_fold_outputs(new_model: Callable[[], Any], features: Any, targets: Se
             outputs[index] = output
         progress("out-of-fold training", done, len(folds))
     return outputs
+
+
+def repeated_out_of_fold_outputs(new_model: Callable[[], Any], features: Any, targets: Sequence[Any],
+                                 n_folds: int, n_repeats: int, average: Callable[[list], Any], seed: int = 0,
+                                 progress: Progress = no_progress) -> list:
+    """Out-of-fold outputs from `n_repeats` different fold splits, averaged per item by `average`.
+
+    One split's outputs depend on which items happened to share a fold; averaging several splits
+    (seeds seed, seed+1, ...) steadies the probabilities that rank the labels. `average` turns the
+    list of an item's outputs (one per repeat) into one output.
+    """
+    if n_repeats < 1:
+        raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
+    runs = []
+    for repeat in range(n_repeats):
+        fold_ids = fold_assignments(targets, n_folds, seed + repeat)
+        stage = "out-of-fold training" + (f" (repeat {repeat + 1}/{n_repeats})" if n_repeats > 1 else "")
+        runs.append(out_of_fold_outputs(new_model, features, targets, fold_ids,
+                                        lambda _, done, total: progress(stage, done, total)))
+    if n_repeats == 1:
+        return runs[0]
+    return [average([run[i] for run in runs]) for i in range(len(targets))]
 
 
 def in_sample_outputs(model: Any, features: Any) -> list:

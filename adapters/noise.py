@@ -1,13 +1,56 @@
 """Pure noise-detection functions for tasks with class probabilities (no I/O).
 
 Array contract (cleanlab's): `labels` is an int array of shape (n,) with values in 0..K-1, and
-`pred_probs` a float array of shape (n, K) whose rows sum to 1, ideally out-of-fold.
+`pred_probs` a float array of shape (n, K) whose rows sum to 1, ideally out-of-fold. Masks are
+boolean arrays of shape (n,); label-quality scores are floats of shape (n,), lower meaning the label
+is more likely wrong.
+
+Three flag rules decide which labels go back to a human (FLAG_RULES):
+- "disagreement": the model's most likely class is not the label (the paper's rule);
+- "confident_learning": cleanlab's `find_label_issues` (its per-class confident thresholds and
+  estimated noise rates prune the disagreements down to the confident ones: higher precision);
+- "budget": the k lowest label-quality scores, k given or estimated by cleanlab; with `per_class`
+  the k is shared among classes in proportion to each class's estimated errors, so a rare class
+  is neither flooded by the big classes' doubtful items nor starved of its own.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 QUALITY_METHODS = ("normalized_margin", "self_confidence", "confidence_weighted_entropy")
+FLAG_RULES = ("disagreement", "confident_learning", "budget")
+CONFIDENT_LEARNING_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning")
+
+
+@dataclass(frozen=True)
+class DetectionOptions:
+    """How labels are flagged and ranked; the defaults are the benchmarked best (benchmarks/RESULTS.md).
+
+    `budget`: number of labels the "budget" rule flags (None: cleanlab's estimate of the number of
+    label errors). `confirmation_margin`: how much lower a human-confirmed label's quality score
+    must fall before the label is shown again (see `suppress_confirmed`).
+    """
+
+    flag_rule: str = "confident_learning"
+    quality_method: str = "normalized_margin"
+    confident_learning_filter: str = "both"
+    budget: int | None = None
+    per_class: bool = True
+    confirmation_margin: float = 0.2
+
+    def __post_init__(self):
+        for name, value, allowed in (("flag_rule", self.flag_rule, FLAG_RULES),
+                                     ("quality_method", self.quality_method, QUALITY_METHODS),
+                                     ("confident_learning_filter", self.confident_learning_filter,
+                                      CONFIDENT_LEARNING_FILTERS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.budget is not None and self.budget < 0:
+            raise ValueError(f"budget must be a non-negative number of tasks, got {self.budget}")
+        if not 0 <= self.confirmation_margin <= 1:
+            raise ValueError(f"confirmation_margin must be in [0, 1], got {self.confirmation_margin}")
 
 
 def _check(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -21,7 +64,7 @@ def _check(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def find_label_disagreements(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
-    """Boolean mask of shape (n,): the model's most likely class differs from the human label."""
+    """Mask of the items whose most likely class differs from the human label."""
     labels, pred_probs = _check(labels, pred_probs)
     return pred_probs.argmax(axis=1) != labels
 
@@ -40,6 +83,153 @@ def label_quality_scores(labels: np.ndarray, pred_probs: np.ndarray,
     if labels.size == 0:
         return np.zeros(0)
     return get_label_quality_scores(labels, pred_probs, method=method)
+
+
+def _has_every_class(labels: np.ndarray, n_classes: int) -> bool:
+    return len(np.unique(labels)) == n_classes
+
+
+def estimate_issues_per_class(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """Estimated number of wrong labels among the items of each given class, shape (K,).
+
+    The off-diagonal row sums of cleanlab's calibrated confident joint. Classes nobody labeled
+    get 0; with fewer than two labeled classes nothing can be estimated and all are 0.
+    """
+    from cleanlab.count import compute_confident_joint
+
+    labels, pred_probs = _check(labels, pred_probs)
+    n_classes = pred_probs.shape[1]
+    present = np.unique(labels)
+    if len(present) < 2:
+        return np.zeros(n_classes, dtype=int)
+    # cleanlab needs every class among the labels; estimate over the classes present
+    remap = np.full(n_classes, -1)
+    remap[present] = np.arange(len(present))
+    sub_probs = pred_probs[:, present]
+    sub_probs = sub_probs / np.clip(sub_probs.sum(axis=1, keepdims=True), 1e-12, None)
+    joint = compute_confident_joint(remap[labels], sub_probs, calibrate=True)
+    per_present = np.rint(joint.sum(axis=1) - np.diag(joint)).astype(int)
+    estimate = np.zeros(n_classes, dtype=int)
+    estimate[present] = per_present
+    return estimate
+
+
+def estimate_number_of_issues(labels: np.ndarray, pred_probs: np.ndarray) -> int:
+    """Estimated number of wrong labels among all items (cleanlab's calibrated confident joint)."""
+    return int(estimate_issues_per_class(labels, pred_probs).sum())
+
+
+def estimate_noise_rate(labels: np.ndarray, pred_probs: np.ndarray) -> float:
+    """Estimated share of wrong labels, in [0, 1]."""
+    labels, pred_probs = _check(labels, pred_probs)
+    return estimate_number_of_issues(labels, pred_probs) / len(labels) if len(labels) else 0.0
+
+
+def flag_lowest_quality(label_quality: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k items with the lowest scores (ties: earlier item first)."""
+    label_quality = np.asarray(label_quality, dtype=float)
+    flagged = np.zeros(len(label_quality), dtype=bool)
+    flagged[np.argsort(label_quality, kind="stable")[:max(0, int(k))]] = True
+    return flagged
+
+
+def share_budget_among_classes(budget: int, issues_per_class: np.ndarray, class_sizes: np.ndarray) -> np.ndarray:
+    """Split `budget` among classes in proportion to their estimated issues, capped at each class's size.
+
+    Largest-remainder rounding, so the shares add up to the budget (or to all items, if fewer).
+    """
+    issues_per_class = np.asarray(issues_per_class, dtype=float)
+    class_sizes = np.asarray(class_sizes, dtype=int)
+    budget = min(int(budget), int(class_sizes.sum()))
+    weights = issues_per_class if issues_per_class.sum() > 0 else class_sizes.astype(float)
+    shares = np.zeros(len(class_sizes), dtype=int)
+    while shares.sum() < budget:
+        remaining = budget - shares.sum()
+        open_classes = shares < class_sizes
+        wanted = np.where(open_classes, weights, 0.0)
+        if wanted.sum() == 0:
+            wanted = open_classes.astype(float)
+        exact = remaining * wanted / wanted.sum()
+        extra = np.floor(exact).astype(int)
+        largest_fractions = np.argsort(-(exact - extra), kind="stable")
+        extra[largest_fractions[:remaining - extra.sum()]] += 1
+        # a class capped at its size hands its surplus to the others on the next pass
+        shares += np.minimum(extra, class_sizes - shares)
+    return shares
+
+
+def flag_budget(labels: np.ndarray, pred_probs: np.ndarray, label_quality: np.ndarray,
+                budget: int | None = None, per_class: bool = True) -> np.ndarray:
+    """Mask of `budget` items (None: the estimated number of wrong labels) with the lowest quality.
+
+    With `per_class`, each given class gets its share of the budget (see `share_budget_among_classes`)
+    and flags its own lowest-quality items.
+    """
+    labels, pred_probs = _check(labels, pred_probs)
+    issues_per_class = estimate_issues_per_class(labels, pred_probs)
+    if budget is None:
+        budget = int(issues_per_class.sum())
+    if not per_class:
+        return flag_lowest_quality(label_quality, budget)
+    label_quality = np.asarray(label_quality, dtype=float)
+    class_sizes = np.bincount(labels, minlength=pred_probs.shape[1])
+    flagged = np.zeros(len(labels), dtype=bool)
+    for class_index, share in enumerate(share_budget_among_classes(budget, issues_per_class, class_sizes)):
+        members = np.flatnonzero(labels == class_index)
+        flagged[members[flag_lowest_quality(label_quality[members], share)]] = True
+    return flagged
+
+
+def find_confident_label_issues(labels: np.ndarray, pred_probs: np.ndarray,
+                                filter_by: str = "both") -> np.ndarray:
+    """Mask of cleanlab's confident-learning label issues (`cleanlab.filter.find_label_issues`)."""
+    from cleanlab.filter import find_label_issues
+
+    labels, pred_probs = _check(labels, pred_probs)
+    present = np.unique(labels)
+    if len(present) < 2:
+        return np.zeros(len(labels), dtype=bool)
+    if len(present) < pred_probs.shape[1]:  # cleanlab wants every class among the labels
+        remap = np.full(pred_probs.shape[1], -1)
+        remap[present] = np.arange(len(present))
+        sub_probs = pred_probs[:, present]
+        return find_confident_label_issues(remap[labels], sub_probs / np.clip(sub_probs.sum(1, keepdims=True),
+                                                                              1e-12, None), filter_by)
+    return np.asarray(find_label_issues(labels, pred_probs, filter_by=filter_by, n_jobs=1), dtype=bool)
+
+
+def flag_label_issues(labels: np.ndarray, pred_probs: np.ndarray,
+                      options: DetectionOptions = DetectionOptions()) -> tuple[np.ndarray, np.ndarray]:
+    """(flagged mask, label-quality scores) of every item under `options`."""
+    labels, pred_probs = _check(labels, pred_probs)
+    quality = label_quality_scores(labels, pred_probs, method=options.quality_method)
+    if labels.size == 0:
+        return np.zeros(0, dtype=bool), quality
+    if options.flag_rule == "disagreement":
+        flagged = find_label_disagreements(labels, pred_probs)
+    elif options.flag_rule == "confident_learning":
+        flagged = find_confident_label_issues(labels, pred_probs, options.confident_learning_filter)
+    else:
+        flagged = flag_budget(labels, pred_probs, quality, options.budget, options.per_class)
+    return flagged, quality
+
+
+def suppress_confirmed(flagged: np.ndarray, label_quality: np.ndarray, confirmed_quality: np.ndarray,
+                       margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keep labels a human already confirmed from being shown again without new evidence.
+
+    `confirmed_quality[i]` is item i's label-quality score when a human last saw it flagged and
+    kept its label, or NaN if that never happened. A confirmed item stays flagged only when its
+    score now is lower by more than `margin` (the new model disagrees with clearly more
+    confidence). Returns (flagged mask after suppression, mask of the suppressed items).
+    """
+    flagged = np.asarray(flagged, dtype=bool)
+    label_quality = np.asarray(label_quality, dtype=float)
+    confirmed_quality = np.asarray(confirmed_quality, dtype=float)
+    was_confirmed = ~np.isnan(confirmed_quality)
+    clearly_worse = label_quality < np.where(was_confirmed, confirmed_quality, np.inf) - margin
+    suppressed = flagged & was_confirmed & ~clearly_worse
+    return flagged & ~suppressed, suppressed
 
 
 def rank_most_suspicious(flagged: np.ndarray, label_quality: np.ndarray) -> np.ndarray:

@@ -1,21 +1,71 @@
 """Text classification: a single-choice `<Choices>` on a `<Text>`.
 
-Two model modes:
-- "embedding" (default, fast): a pretrained encoder embeds each text once; a logistic-regression
-  head is fitted per fold on the embeddings.
+Three model modes:
+- "ensemble" (default, fast): a pretrained encoder embeds each text once; per fold, a logistic
+  regression on the embeddings and one on TF-IDF word n-grams are fitted and their probabilities
+  averaged. The two see different things (meaning vs exact words), so they make different
+  mistakes, and their average ranks wrong labels better than either (benchmarks/RESULTS.md).
+- "embedding": the embedding head alone.
 - "finetune": the encoder itself is fine-tuned per fold with transformers (slower, stronger).
 """
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any, Sequence
+
+import numpy as np
 
 from adapters.base import InvalidTask, Progress, no_progress
 from adapters.classification import ClassificationAdapter, LinearHead
 from adapters.text_models import DEFAULT_ENCODER, FineTunedTextClassifier, TextEmbedder
 
-MODES = ("embedding", "finetune")
+MODES = ("ensemble", "embedding", "finetune")
+
+
+@dataclass
+class TextFeatures:
+    """Texts with their sentence embeddings, row-aligned; `take` selects rows of both."""
+
+    texts: list[str]
+    embeddings: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, indices: Sequence[int]) -> "TextFeatures":
+        indices = np.asarray(indices, dtype=int)
+        return TextFeatures([self.texts[i] for i in indices], self.embeddings[indices])
+
+
+class EmbeddingTfidfEnsemble:
+    """Average of two logistic regressions: on sentence embeddings and on TF-IDF word 1-2-grams.
+
+    The TF-IDF vocabulary is learned in `fit`, from the training texts only.
+    """
+
+    def __init__(self, classes: Sequence[str], regularization: float = 1.0, tfidf_regularization: float = 4.0,
+                 seed: int = 0):
+        self.classes = list(classes)
+        self.regularization = regularization
+        self.tfidf_regularization = tfidf_regularization
+        self.seed = seed
+
+    def fit(self, features: TextFeatures, targets: Sequence[str]) -> "EmbeddingTfidfEnsemble":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.embedding_head_ = LinearHead(self.classes, self.regularization, self.seed).fit(features.embeddings, targets)
+        self.vectorizer_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(features.texts)
+        self.tfidf_head_ = LinearHead(self.classes, self.tfidf_regularization, self.seed).fit(
+            self.vectorizer_.transform(features.texts), targets)
+        return self
+
+    def predict(self, features: TextFeatures) -> np.ndarray:
+        if not len(features):
+            return np.zeros((0, len(self.classes)))
+        return (self.embedding_head_.predict(features.embeddings)
+                + self.tfidf_head_.predict(self.vectorizer_.transform(features.texts))) / 2
 
 # Loading an encoder takes seconds; the backend embeds for every /predict call, so loaded encoders
 # are kept per (encoder, device) for the life of the process.
@@ -34,10 +84,10 @@ class TextClassificationAdapter(ClassificationAdapter):
     description = "single-choice <Choices> on a <Text>"
     object_tag = "Text"
 
-    def __init__(self, label_config: str, *, mode: str = "embedding", encoder: str | None = None,
+    def __init__(self, label_config: str, *, mode: str = "ensemble", encoder: str | None = None,
                  epochs: int = 3, batch_size: int = 16, learning_rate: float = 5e-5, regularization: float = 1.0,
-                 device: str = "auto", seed: int = 0, quality_method: str = "normalized_margin"):
-        super().__init__(label_config, quality_method=quality_method)
+                 tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0):
+        super().__init__(label_config)
         if mode not in MODES:
             raise ValueError(f"text classification mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
@@ -46,6 +96,7 @@ class TextClassificationAdapter(ClassificationAdapter):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.regularization = regularization
+        self.tfidf_regularization = tfidf_regularization
         self.device = device
         self.seed = seed
 
@@ -55,6 +106,8 @@ class TextClassificationAdapter(ClassificationAdapter):
             settings.update(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate)
         else:
             settings.update(regularization=self.regularization)
+        if self.mode == "ensemble":
+            settings.update(tfidf_regularization=self.tfidf_regularization)
         return settings
 
     def read_input(self, task_id: Any, value: Any) -> str:
@@ -65,13 +118,17 @@ class TextClassificationAdapter(ClassificationAdapter):
     def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> Any:
         if self.mode == "finetune":
             return list(inputs)
-        return shared_embedder(self.encoder, self.device).embed(inputs, progress)
+        embeddings = shared_embedder(self.encoder, self.device).embed(inputs, progress)
+        return TextFeatures(list(inputs), embeddings) if self.mode == "ensemble" else embeddings
 
     def new_model(self) -> Any:
         if self.mode == "finetune":
             return FineTunedTextClassifier(self.classes, encoder=self.encoder, epochs=self.epochs,
                                            batch_size=self.batch_size, learning_rate=self.learning_rate,
                                            device=self.device, seed=self.seed)
+        if self.mode == "ensemble":
+            return EmbeddingTfidfEnsemble(self.classes, regularization=self.regularization,
+                                          tfidf_regularization=self.tfidf_regularization, seed=self.seed)
         return LinearHead(self.classes, regularization=self.regularization, seed=self.seed)
 
     def save_model(self, model: Any, directory: str) -> None:

@@ -7,9 +7,10 @@
 | MODEL_DIR | model store, one folder per project | ./models |
 | BASIC_AUTH_USER / BASIC_AUTH_PASS | require HTTP basic auth on every endpoint but /health | off |
 | RELABEL_FOLDS | K of the K-fold out-of-fold predictions | 5 |
+| RELABEL_REPEATS | K-fold splits (seeds) whose out-of-fold predictions are averaged | 1 |
 | RELABEL_PREDICTION_SOURCE | out_of_fold, or in_sample (the paper's original rule) | out_of_fold |
 | RELABEL_SEED | seed of folds and models | 0 |
-| RELABEL_TEXT_MODE | embedding (frozen encoder + linear head) or finetune | embedding |
+| RELABEL_TEXT_MODE | ensemble (frozen encoder + TF-IDF, linear heads), embedding, or finetune | ensemble |
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in finetune mode | 3 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
@@ -33,7 +34,7 @@ def _int(name: str, default: int) -> int:
 
 
 #: settings a project may choose for itself, per round (PUT /projects/<id>/settings), and their types
-PROJECT_SETTINGS = {"n_folds": int, "prediction_source": str, "seed": int}
+PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, "seed": int}
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,10 @@ class Settings:
     basic_auth_user: str = ""
     basic_auth_pass: str = field(default="", repr=False)
     n_folds: int = 5
+    n_repeats: int = 1
     prediction_source: str = "out_of_fold"
     seed: int = 0
-    text_mode: str = "embedding"
+    text_mode: str = "ensemble"
     text_encoder: str = ""
     finetune_epochs: int = 3
     device: str = "auto"
@@ -59,6 +61,8 @@ class Settings:
                              f"got {self.prediction_source!r}")
         if self.n_folds < 2:
             raise ValueError(f"RELABEL_FOLDS must be at least 2, got {self.n_folds}")
+        if self.n_repeats < 1:
+            raise ValueError(f"RELABEL_REPEATS must be at least 1, got {self.n_repeats}")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -70,6 +74,7 @@ class Settings:
             basic_auth_user=env("BASIC_AUTH_USER", ""),
             basic_auth_pass=env("BASIC_AUTH_PASS", ""),
             n_folds=_int("RELABEL_FOLDS", cls.n_folds),
+            n_repeats=_int("RELABEL_REPEATS", cls.n_repeats),
             prediction_source=env("RELABEL_PREDICTION_SOURCE", cls.prediction_source),
             seed=_int("RELABEL_SEED", cls.seed),
             text_mode=env("RELABEL_TEXT_MODE", cls.text_mode),

@@ -10,7 +10,7 @@ import os
 
 from adapters import InvalidTask, TaskAdapter, UnsupportedLabelConfig, adapter_for_config
 from adapters.base import Progress, no_progress
-from adapters.folds import fold_assignments, in_sample_outputs, out_of_fold_outputs, take
+from adapters.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
 from backend.config import Settings
 from backend.label_studio import LabelStudioClient, existing_prediction_tasks
 from backend.model_store import ModelStore, write_json_atomic
@@ -46,6 +46,7 @@ def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, exa
     digest = hashlib.sha256()
     digest.update(json.dumps({"adapter": adapter.name, "settings": adapter.settings(), "label_config": label_config,
                               "source": settings.prediction_source, "folds": settings.n_folds,
+                              "repeats": settings.n_repeats,
                               "seed": settings.seed}, sort_keys=True).encode())
     for example in examples:
         digest.update(json.dumps([example.task_id, example.input, example.target], default=str).encode())
@@ -111,8 +112,8 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     labeled_features = take(features, list(range(len(labeled))))
     targets = [e.target for e in labeled]
     if settings.prediction_source == "out_of_fold":
-        folds = fold_assignments(targets, settings.n_folds, settings.seed)
-        outputs = out_of_fold_outputs(adapter.new_model, labeled_features, targets, folds, progress)
+        outputs = repeated_out_of_fold_outputs(adapter.new_model, labeled_features, targets, settings.n_folds,
+                                               settings.n_repeats, adapter.average_outputs, settings.seed, progress)
     progress("full-data model", 0, 1)
     model = adapter.new_model().fit(labeled_features, targets)
     progress("full-data model", 1, 1)
@@ -125,6 +126,7 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
         "adapter": adapter.name,
         "prediction_source": settings.prediction_source,
         "n_folds": settings.n_folds if settings.prediction_source == "out_of_fold" else None,
+        "n_repeats": settings.n_repeats if settings.prediction_source == "out_of_fold" else None,
         "items": [{"task": e.task_id, "annotation": e.annotation_id, "target": e.target,
                    "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o)}
                   for e, o in zip(labeled, outputs)],
