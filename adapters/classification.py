@@ -24,8 +24,15 @@ def parse_choices_config(label_config: str, object_tag: str) -> tuple[str, str, 
     return from_name, to_name, data_key, list(control.labels), control.attr.get("choice", "single")
 
 
+def _matrix(features):
+    """Features as a 2-D matrix: sparse ones (TF-IDF) stay sparse."""
+    from scipy.sparse import issparse
+
+    return features if issparse(features) else np.asarray(features)
+
+
 class LinearHead:
-    """Multinomial logistic regression over fixed features, predicting all `classes`.
+    """Multinomial logistic regression over fixed features (dense or sparse), predicting all `classes`.
 
     A fold whose training part lacks some class still yields probabilities over every class
     (zero for the missing ones), so outputs of different folds line up.
@@ -46,15 +53,15 @@ class LinearHead:
             self.model_ = None
         else:
             self.model_ = LogisticRegression(C=self.regularization, max_iter=2000, random_state=self.seed)
-            self.model_.fit(np.asarray(features), y)
+            self.model_.fit(_matrix(features), y)
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        features = np.asarray(features)
-        probabilities = np.zeros((len(features), len(self.classes)))
+        features = _matrix(features)
+        probabilities = np.zeros((features.shape[0], len(self.classes)))
         if self.model_ is None:
             probabilities[:, self.seen_classes_[0]] = 1.0
-        elif len(features):
+        elif features.shape[0]:
             probabilities[:, self.model_.classes_] = self.model_.predict_proba(features)
         return probabilities
 

@@ -5,9 +5,13 @@ Pure functions: they build plain dicts and Markdown from disagreements; `sync_ro
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from adapters.base import Disagreement
+from adapters.noise import suppress_confirmed
 
 
 def ranked_flags(disagreements: Sequence[Disagreement]) -> list[Disagreement]:
@@ -37,12 +41,46 @@ def previous_round_outcome(previous_flags: Iterable[dict], current_labels: dict[
     reviewed = outcome["changed"] + outcome["confirmed"]
     return {"flagged": total, "changed": outcome["changed"], "confirmed": outcome["confirmed"],
             "not_reviewed": outcome["not_reviewed"], "gone": outcome["gone"],
+            "precision": round(outcome["changed"] / total, 4) if total else None,
             "precision_of_reviewed": round(outcome["changed"] / reviewed, 4) if reviewed else None}
+
+
+def confirmed_label_quality(earlier_reports: Sequence[dict], current_labels: dict[int, dict]) -> dict[int, float]:
+    """Task id -> label-quality score at which a human last confirmed the task's current label.
+
+    `earlier_reports`: the reports of earlier rounds, oldest first. A task is confirmed when a round
+    flagged it and a newer annotation kept the label it had then; a later change of label forgets it.
+    """
+    confirmed: dict[int, float] = {}
+    for report in earlier_reports:
+        for flag in report["flagged_tasks"]:
+            now = current_labels.get(flag["task"])
+            if now is None or now["target"] != flag["human"]:
+                confirmed.pop(flag["task"], None)
+            elif now["annotation"] != flag["annotation"]:
+                confirmed[flag["task"]] = flag["label_quality"]
+    return confirmed
+
+
+def apply_confirmation_memory(disagreements: Sequence[Disagreement], confirmed: dict[int, float],
+                              margin: float) -> tuple[list[Disagreement], list[int]]:
+    """Unflag the tasks humans already confirmed, unless the model now doubts them by more than `margin`.
+
+    Returns the disagreements (suppressed ones no longer flagged) and the suppressed task ids.
+    """
+    if not disagreements:
+        return [], []
+    kept, suppressed = suppress_confirmed(
+        np.array([d.flagged for d in disagreements]), np.array([d.label_quality for d in disagreements]),
+        np.array([confirmed.get(d.task_id, np.nan) for d in disagreements]), margin)
+    updated = [replace(d, flagged=bool(flag)) for d, flag in zip(disagreements, kept)]
+    return updated, [d.task_id for d, hidden in zip(disagreements, suppressed) if hidden]
 
 
 def build_report(*, round_number: int, project: dict, model_version: str, stored: dict,
                  disagreements: Sequence[Disagreement], annotations: dict[int, int | None],
-                 history: list[dict], tab_url: str | None, dry_run: bool) -> dict:
+                 history: list[dict], tab_url: str | None, dry_run: bool, detection: dict | None = None,
+                 estimated_noise_rate: float | None = None, suppressed: Sequence[int] = ()) -> dict:
     flags = ranked_flags(disagreements)
     per_class = Counter(d.human for d in disagreements)
     flagged_per_class = Counter(d.human for d in flags)
@@ -54,9 +92,14 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
         "adapter": stored.get("adapter"),
         "prediction_source": stored.get("prediction_source"),
         "n_folds": stored.get("n_folds"),
+        "n_repeats": stored.get("n_repeats"),
+        "detection": detection or {},
         "dry_run": dry_run,
         "labeled": len(disagreements),
+        "estimated_noise_rate": None if estimated_noise_rate is None else round(estimated_noise_rate, 4),
         "flagged": len(flags),
+        "suppressed_confirmed": len(suppressed),
+        "suppressed_tasks": sorted(suppressed),
         "flagged_share": round(len(flags) / len(disagreements), 4) if disagreements else 0.0,
         "per_class": {label: {"labeled": per_class[label], "flagged": flagged_per_class[label]}
                       for label in sorted(per_class)},
@@ -75,11 +118,25 @@ def report_markdown(report: dict, top: int = 20) -> str:
              f"({report['project'].get('title') or 'untitled'})", ""]
     if report["dry_run"]:
         lines += ["Dry run: nothing was written to Label Studio.", ""]
+    detection = report.get("detection") or {}
+    repeats = report.get("n_repeats") or 1
     lines += [f"- model: `{report['model_version']}` ({report['adapter']}, {report['prediction_source']}"
-              + (f", {report['n_folds']} folds" if report["n_folds"] else "") + ")",
-              f"- labeled tasks: {report['labeled']}",
-              f"- flagged for re-labeling: {report['flagged']} ({report['flagged_share']:.1%} of labeled tasks; "
-              "an estimate of the label noise rate)"]
+              + (f", {report['n_folds']} folds" if report["n_folds"] else "")
+              + (f" x {repeats} repeats" if repeats > 1 else "") + ")",
+              f"- labeled tasks: {report['labeled']}"]
+    if report.get("estimated_noise_rate") is not None:
+        lines.append(f"- estimated label noise: {report['estimated_noise_rate']:.1%} of labeled tasks "
+                     f"(about {round(report['estimated_noise_rate'] * report['labeled'])} wrong labels)")
+    lines.append(f"- flagged for re-labeling: {report['flagged']} ({report['flagged_share']:.1%} of labeled tasks)"
+                 + (f"; rule {detection['flag_rule']}, ranked by {detection['quality_method']}" if detection else ""))
+    if report.get("suppressed_confirmed"):
+        lines.append(f"- not shown again: {report['suppressed_confirmed']} task(s) that humans confirmed in earlier "
+                     f"rounds, which the model doubts no more than then (margin {detection.get('confirmation_margin')})")
+    if report["history"] and (report["history"][-1].get("outcome") or {}).get("precision") is not None:
+        last = report["history"][-1]
+        outcome = last["outcome"]
+        lines.append(f"- precision of round {last['round']}'s flags: {outcome['precision']:.1%} "
+                     f"({outcome['changed']} of {outcome['flagged']} flagged tasks were changed by humans)")
     if report["tab_url"]:
         lines.append(f"- tab: {report['tab_url']}")
     lines += ["", "## Flagged per class", "", "| human label | labeled | flagged |", "|---|---:|---:|"]
@@ -92,11 +149,12 @@ def report_markdown(report: dict, top: int = 20) -> str:
               for t in report["flagged_tasks"][:top]]
     if report["history"]:
         lines += ["", "## Earlier rounds", "",
-                  "| round | model | flagged | then changed by humans | confirmed | not reviewed |",
-                  "|---:|---|---:|---:|---:|---:|"]
+                  "| round | model | flagged | then changed by humans | precision | confirmed | not reviewed |",
+                  "|---:|---|---:|---:|---:|---:|---:|"]
         for entry in report["history"]:
             outcome = entry.get("outcome") or {}
+            precision = outcome.get("precision")
             lines.append(f"| {entry['round']} | {entry['model_version']} | {entry['flagged']} | "
-                         f"{outcome.get('changed', '-')} | {outcome.get('confirmed', '-')} | "
-                         f"{outcome.get('not_reviewed', '-')} |")
+                         f"{outcome.get('changed', '-')} | {'-' if precision is None else f'{precision:.1%}'} | "
+                         f"{outcome.get('confirmed', '-')} | {outcome.get('not_reviewed', '-')} |")
     return "\n".join(lines) + "\n"

