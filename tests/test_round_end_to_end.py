@@ -62,8 +62,11 @@ def test_round_report_files(round_one):
     assert report["round"] == 1 and report["prediction_source"] == "out_of_fold" and report["n_folds"] == 5
     assert report["flagged"] == len(report["flagged_tasks"]) > 0
     assert sum(f["count"] for f in report["flips"]) == report["flagged"]
+    assert 0.1 <= report["estimated_noise_rate"] <= 0.3  # 20% of the labels were flipped
+    assert report["detection"]["flag_rule"] == "confident_learning" and report["suppressed_confirmed"] == 0
     markdown = (round_one["rounds_dir"] / "round-1" / "report.md").read_text()
     assert "| human | model | tasks |" in markdown and report["model_version"] in markdown
+    assert "estimated label noise" in markdown
 
 
 def test_rerunning_a_round_adds_no_duplicates(label_studio, backend, noisy_project, round_one):
@@ -120,6 +123,15 @@ def test_round_two_after_fixes_flags_fewer(label_studio, backend, noisy_project,
     changed = sum(1 for t in flagged if rows[t["task"]]["true_label"] != t["human"])
     assert report["history"][0]["outcome"]["changed"] == changed
     assert report["history"][0]["outcome"]["confirmed"] == len(flagged) - changed
+    assert report["history"][0]["outcome"]["precision"] == round(changed / len(flagged), 4)
+    assert f"precision of round 1's flags: {changed / len(flagged):.1%}" in \
+        (round_one["rounds_dir"] / "round-2" / "report.md").read_text()
+    # Tasks humans kept in round 1 come back only if the new model doubts them clearly more.
+    confirmed = {t["task"]: t["label_quality"] for t in flagged if rows[t["task"]]["true_label"] == t["human"]}
+    for task in report["flagged_tasks"]:
+        if task["task"] in confirmed:
+            assert task["label_quality"] < confirmed[task["task"]] - report["detection"]["confirmation_margin"]
+    assert set(report["suppressed_tasks"]) <= set(confirmed)
     tabs = round_tabs(label_studio, project_id)
     assert set(tabs) == {"Re-label round 1", "Re-label round 2"}
     assert set(tab_task_ids(label_studio, tabs["Re-label round 2"]["id"])) == {t["task"] for t in report["flagged_tasks"]}

@@ -24,6 +24,7 @@ def test_fingerprint_follows_what_the_model_learns_from():
     assert base == fingerprint(ADAPTER, Settings(), LABEL_CONFIG, list(EXAMPLES))
     assert base != fingerprint(ADAPTER, Settings(), LABEL_CONFIG, [Example(1, "a", "weather"), EXAMPLES[1]])
     assert base != fingerprint(ADAPTER, Settings(n_folds=3), LABEL_CONFIG, EXAMPLES)
+    assert base != fingerprint(ADAPTER, Settings(n_repeats=3), LABEL_CONFIG, EXAMPLES)
     assert base != fingerprint(ADAPTER, Settings(prediction_source="in_sample"), LABEL_CONFIG, EXAMPLES)
     assert base != fingerprint(ADAPTER, Settings(), LABEL_CONFIG.replace("food", "cooking"), EXAMPLES)
 
