@@ -103,7 +103,7 @@ def accuracy_of(probabilities: np.ndarray, classes: Sequence[str], truth: Sequen
 
 def progress_printer(prefix: str) -> Callable[[str, int, int], None]:
     def progress(stage: str, done: int, total: int) -> None:
-        if done == total or done == 0:
+        if done == total or done == 0 or total <= 20:  # every fold, not every embedding batch
             print(f"  {prefix}: {stage} {done}/{total}", file=sys.stderr, flush=True)
     return progress
 

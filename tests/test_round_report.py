@@ -87,3 +87,20 @@ def test_memory_of_confirmed_labels_across_rounds():
 def test_outcome_of_a_task_that_lost_its_labels():
     outcome = previous_round_outcome([{"task": 9, "human": "a", "annotation": 1}], {})
     assert outcome["gone"] == 1 and outcome["precision_of_reviewed"] is None and outcome["precision"] == 0
+
+
+def test_sync_round_detection_options_from_the_command_line(capsys):
+    import pytest
+
+    from adapters.noise import DetectionOptions
+    from scripts.sync_round import parse_args
+
+    assert parse_args(["--project", "1"]).detection == DetectionOptions()
+    options = parse_args(["--project", "1", "--flag-rule", "budget", "--budget", "40", "--global-budget",
+                          "--ranking", "self_confidence", "--confirmation-margin", "0.5", "--repeats", "3"])
+    assert options.detection == DetectionOptions(flag_rule="budget", budget=40, per_class=False,
+                                                 quality_method="self_confidence", confirmation_margin=0.5)
+    assert options.repeats == 3
+    with pytest.raises(SystemExit):
+        parse_args(["--project", "1", "--confirmation-margin", "3"])
+    assert "confirmation_margin must be in [0, 1]" in capsys.readouterr().err
