@@ -7,6 +7,8 @@ Three model modes:
   mistakes, and their average ranks wrong labels better than either (benchmarks/RESULTS.md).
 - "embedding": the embedding head alone.
 - "finetune": the encoder itself is fine-tuned per fold with transformers (slower, stronger).
+- "finetune_ensemble": the fine-tuned encoder's probabilities averaged with the "ensemble" model's
+  (the slowest and the best at finding wrong labels; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from adapters.base import InvalidTask, Progress, no_progress
 from adapters.classification import ClassificationAdapter, LinearHead
 from adapters.text_models import DEFAULT_ENCODER, FineTunedTextClassifier, TextEmbedder
 
-MODES = ("ensemble", "embedding", "finetune")
+MODES = ("ensemble", "embedding", "finetune", "finetune_ensemble")
 
 
 @dataclass
@@ -67,6 +69,28 @@ class EmbeddingTfidfEnsemble:
         return (self.embedding_head_.predict(features.embeddings)
                 + self.tfidf_head_.predict(self.vectorizer_.transform(features.texts))) / 2
 
+
+class FineTunedWithEnsemble:
+    """Average of a fine-tuned transformer's probabilities and an EmbeddingTfidfEnsemble's.
+
+    A fine-tuned model is the most accurate but starts memorising noisy labels; the frozen-feature
+    ensemble cannot memorise much and errs elsewhere. Their average ranks wrong labels best.
+    """
+
+    def __init__(self, fine_tuned: FineTunedTextClassifier, ensemble: EmbeddingTfidfEnsemble):
+        self.fine_tuned = fine_tuned
+        self.ensemble = ensemble
+
+    def fit(self, features: TextFeatures, targets: Sequence[str]) -> "FineTunedWithEnsemble":
+        self.fine_tuned.fit(features.texts, targets)
+        self.ensemble.fit(features, targets)
+        return self
+
+    def predict(self, features: TextFeatures) -> np.ndarray:
+        if not len(features):
+            return np.zeros((0, len(self.ensemble.classes)))
+        return (self.fine_tuned.predict(features.texts) + self.ensemble.predict(features)) / 2
+
 # Loading an encoder takes seconds; the backend embeds for every /predict call, so loaded encoders
 # are kept per (encoder, device) for the life of the process.
 _embedders: dict[tuple[str, str], TextEmbedder] = {}
@@ -102,11 +126,11 @@ class TextClassificationAdapter(ClassificationAdapter):
 
     def settings(self) -> dict:
         settings = {"mode": self.mode, "encoder": self.encoder, "seed": self.seed}
-        if self.mode == "finetune":
+        if self.mode in ("finetune", "finetune_ensemble"):
             settings.update(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate)
-        else:
+        if self.mode != "finetune":
             settings.update(regularization=self.regularization)
-        if self.mode == "ensemble":
+        if self.mode in ("ensemble", "finetune_ensemble"):
             settings.update(tfidf_regularization=self.tfidf_regularization)
         return settings
 
@@ -119,26 +143,28 @@ class TextClassificationAdapter(ClassificationAdapter):
         if self.mode == "finetune":
             return list(inputs)
         embeddings = shared_embedder(self.encoder, self.device).embed(inputs, progress)
-        return TextFeatures(list(inputs), embeddings) if self.mode == "ensemble" else embeddings
+        return embeddings if self.mode == "embedding" else TextFeatures(list(inputs), embeddings)
 
     def new_model(self) -> Any:
-        if self.mode == "finetune":
-            return FineTunedTextClassifier(self.classes, encoder=self.encoder, epochs=self.epochs,
-                                           batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                           device=self.device, seed=self.seed)
-        if self.mode == "ensemble":
-            return EmbeddingTfidfEnsemble(self.classes, regularization=self.regularization,
+        fine_tuned = FineTunedTextClassifier(self.classes, encoder=self.encoder, epochs=self.epochs,
+                                             batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                             device=self.device, seed=self.seed)
+        ensemble = EmbeddingTfidfEnsemble(self.classes, regularization=self.regularization,
                                           tfidf_regularization=self.tfidf_regularization, seed=self.seed)
-        return LinearHead(self.classes, regularization=self.regularization, seed=self.seed)
+        return {"finetune": fine_tuned, "ensemble": ensemble, "finetune_ensemble": FineTunedWithEnsemble(
+            fine_tuned, ensemble), "embedding": LinearHead(self.classes, self.regularization, self.seed)}[self.mode]
 
     def save_model(self, model: Any, directory: str) -> None:
         with open(os.path.join(directory, "text_model.json"), "w") as file:
             json.dump({"mode": self.mode, "encoder": self.encoder, "classes": self.classes}, file)
+        import joblib
+
         if self.mode == "finetune":
             model.save(directory)
+        elif self.mode == "finetune_ensemble":
+            model.fine_tuned.save(directory)
+            joblib.dump(model.ensemble, os.path.join(directory, "head.joblib"))
         else:
-            import joblib
-
             joblib.dump(model, os.path.join(directory, "head.joblib"))
 
     def load_model(self, directory: str) -> Any:
@@ -150,8 +176,11 @@ class TextClassificationAdapter(ClassificationAdapter):
         if saved["classes"] != self.classes:
             raise ValueError(f"model in {directory} predicts the labels {saved['classes']}, but the labeling config "
                              f"<Choices name={self.from_name!r}> now has {self.classes}: train a new model")
-        if saved["mode"] == "finetune":
-            return FineTunedTextClassifier.load(directory, device=self.device)
         import joblib
 
-        return joblib.load(os.path.join(directory, "head.joblib"))
+        if saved["mode"] == "finetune":
+            return FineTunedTextClassifier.load(directory, device=self.device)
+        head = joblib.load(os.path.join(directory, "head.joblib"))
+        if saved["mode"] == "finetune_ensemble":
+            return FineTunedWithEnsemble(FineTunedTextClassifier.load(directory, device=self.device), head)
+        return head

@@ -10,7 +10,7 @@
 | RELABEL_REPEATS | K-fold splits (seeds) whose out-of-fold predictions are averaged | 1 |
 | RELABEL_PREDICTION_SOURCE | out_of_fold, or in_sample (the paper's original rule) | out_of_fold |
 | RELABEL_SEED | seed of folds and models | 0 |
-| RELABEL_TEXT_MODE | ensemble (frozen encoder + TF-IDF, linear heads), embedding, or finetune | ensemble |
+| RELABEL_TEXT_MODE | ensemble (frozen encoder + TF-IDF, linear heads), embedding, finetune, finetune_ensemble | ensemble |
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in finetune mode | 3 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from adapters import adapter_for_config
+from adapters.text_classification import EmbeddingTfidfEnsemble, FineTunedWithEnsemble
 from adapters.text_models import FineTunedTextClassifier, TextEmbedder
 from scripts.demo_data import LABEL_CONFIG, make_dataset
 
@@ -17,8 +19,9 @@ def test_packaged_encoder_embeds_offline_and_puts_topics_apart():
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
-def test_embedding_mode_model_round_trips_through_the_store(tmp_path):
-    adapter = adapter_for_config(LABEL_CONFIG)
+@pytest.mark.parametrize("mode", ["ensemble", "embedding"])
+def test_fast_mode_models_round_trip_through_the_store(tmp_path, mode):
+    adapter = adapter_for_config(LABEL_CONFIG, mode=mode)
     rows = make_dataset(n_items=40, noise_rate=0.0, seed=5)
     features = adapter.featurize([r["text"] for r in rows])
     model = adapter.new_model().fit(features, [r["label"] for r in rows])
@@ -40,3 +43,17 @@ def test_finetune_mode_trains_and_reloads(tmp_path):
     assert probabilities.shape == (24, 4) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
     adapter.save_model(model, str(tmp_path))
     assert np.allclose(adapter.load_model(str(tmp_path)).predict(texts), probabilities, atol=1e-5)
+
+
+def test_finetune_ensemble_mode_averages_both_models_and_reloads(tmp_path):
+    rows = make_dataset(n_items=24, noise_rate=0.0, seed=7)
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    adapter = adapter_for_config(LABEL_CONFIG, mode="finetune_ensemble", epochs=1, batch_size=8)
+    features = adapter.featurize(texts)
+    model = adapter.new_model().fit(features, labels)
+    assert isinstance(model, FineTunedWithEnsemble) and isinstance(model.ensemble, EmbeddingTfidfEnsemble)
+    probabilities = model.predict(features)
+    expected = (model.fine_tuned.predict(texts) + model.ensemble.predict(features)) / 2
+    assert np.allclose(probabilities, expected, atol=1e-6)
+    adapter.save_model(model, str(tmp_path))
+    assert np.allclose(adapter.load_model(str(tmp_path)).predict(features), probabilities, atol=1e-5)
