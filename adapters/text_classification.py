@@ -109,7 +109,7 @@ class TextClassificationAdapter(ClassificationAdapter):
     object_tag = "Text"
 
     def __init__(self, label_config: str, *, mode: str = "ensemble", encoder: str | None = None,
-                 epochs: int = 3, batch_size: int = 16, learning_rate: float = 5e-5, regularization: float = 1.0,
+                 epochs: int = 2, batch_size: int = 32, learning_rate: float = 1e-4, regularization: float = 1.0,
                  tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0):
         super().__init__(label_config)
         if mode not in MODES:

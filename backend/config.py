@@ -12,7 +12,7 @@
 | RELABEL_SEED | seed of folds and models | 0 |
 | RELABEL_TEXT_MODE | ensemble (frozen encoder + TF-IDF, linear heads), embedding, finetune, finetune_ensemble | ensemble |
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
-| RELABEL_FINETUNE_EPOCHS | epochs per fold in finetune mode | 3 |
+| RELABEL_FINETUNE_EPOCHS | epochs per fold in the finetune modes (few: more epochs memorise more noise) | 2 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
@@ -50,7 +50,7 @@ class Settings:
     seed: int = 0
     text_mode: str = "ensemble"
     text_encoder: str = ""
-    finetune_epochs: int = 3
+    finetune_epochs: int = 2
     device: str = "auto"
     max_body_mb: int = 64
     check_wait: float = 20.0
