@@ -33,7 +33,7 @@ class DetectionOptions:
     must fall before the label is shown again (see `suppress_confirmed`).
     """
 
-    flag_rule: str = "confident_learning"
+    flag_rule: str = "budget"
     quality_method: str = "normalized_margin"
     confident_learning_filter: str = "both"
     budget: int | None = None

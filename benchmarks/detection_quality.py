@@ -144,7 +144,7 @@ def main() -> None:
                              f"| {result['precision']:.3f} | {result['recall']:.3f} | {result['f1']:.3f} "
                              f"| {result['auroc']:.3f} | {result['auprc']:.3f} | {result['p_at_k']:.3f} "
                              f"| {seconds:.1f} |")
-            print(lines[-1], file=sys.stderr, flush=True)
+                print(lines[-1], file=sys.stderr, flush=True)
     print(f"\nmode {options.mode}, {options.folds} folds, seed {options.seed}\n")
     print("\n".join(lines))
 

@@ -21,8 +21,9 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters import adapter_for_config  # noqa: E402
 from adapters.folds import repeated_out_of_fold_outputs, take  # noqa: E402
 from adapters.noise import DetectionOptions, suppress_confirmed  # noqa: E402
-from benchmarks.text_classification_detection import CLASSES, LABEL_CONFIG, flip_uniformly, load_trec  # noqa: E402
+from benchmarks.datasets import DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec  # noqa: E402
+
+LABEL_CONFIG = label_config(TREC_CLASSES)
 
 
 @dataclasses.dataclass
@@ -59,7 +62,7 @@ class Row:
 
 
 def simulate_annotator(true_labels: Sequence[str], suggested: Sequence[str], shown: np.ndarray, accuracy: float,
-                       rng: np.random.Generator, classes: Sequence[str] = CLASSES) -> dict[int, str]:
+                       rng: np.random.Generator, classes: Sequence[str] = TREC_CLASSES) -> dict[int, str]:
     """The annotator's answer for each shown item: the true label with probability `accuracy`, else a
     mistake anchored on the model (its suggestion if wrong, else a random other class)."""
     answers = {}
@@ -161,14 +164,17 @@ def format_row(row: Row, n: int, with_finetune: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "trec")
+    parser.add_argument("--data", type=Path, default=DEFAULT_TREC)
     parser.add_argument("--noise", type=float, default=0.2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--annotator-accuracy", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--mode", choices=("ensemble", "embedding", "finetune"), default="ensemble")
+    parser.add_argument("--mode", choices=("ensemble", "embedding", "finetune", "finetune_ensemble"),
+                        default="ensemble")
+    parser.add_argument("--only-default", action="store_true",
+                        help="only the no-re-label and our-default rows (for the slow modes)")
     parser.add_argument("--limit", type=int, help="use only the first N train questions (quick check)")
     parser.add_argument("--confirmation-margin", type=float, help="override DetectionOptions().confirmation_margin")
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")
@@ -180,7 +186,7 @@ def main() -> None:
     texts, truth = load_trec(args.data / "train.txt")
     texts, truth = texts[:args.limit], truth[:args.limit]
     test_texts, test_truth = load_trec(args.data / "test.txt")
-    noisy, flipped = flip_uniformly(truth, args.noise, args.seed)
+    noisy, flipped = flip_uniformly(truth, TREC_CLASSES, args.noise, args.seed)
     adapter = adapter_for_config(LABEL_CONFIG, mode=args.mode, seed=args.seed)
     default = DetectionOptions()
     args.margin = default.confirmation_margin if args.confirmation_margin is None else args.confirmation_margin
@@ -213,6 +219,8 @@ def main() -> None:
                   Strategy("random re-label, same budget", random_like="our default"),
                   Strategy("cleanlab flags", DetectionOptions(flag_rule="confident_learning",
                                                               confident_learning_filter="prune_by_noise_rate"))]
+    if args.only_default:
+        strategies = strategies[:2]
     if args.extra_rows:
         strategies.append(Strategy("OOF predicted != label", DetectionOptions(flag_rule="disagreement")))
     shown_counts: dict[str, list[int]] = {}

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def noisy_project(label_studio):
-    return create_noisy_project(label_studio, "noisy topics", n_items=80, noise_rate=0.2, seed=1)
+    # 200 items: with fewer, 5-fold models see too few examples per class to estimate the noise well
+    return create_noisy_project(label_studio, "noisy topics", n_items=200, noise_rate=0.2, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_round_report_files(round_one):
     assert report["flagged"] == len(report["flagged_tasks"]) > 0
     assert sum(f["count"] for f in report["flips"]) == report["flagged"]
     assert 0.1 <= report["estimated_noise_rate"] <= 0.3  # 20% of the labels were flipped
-    assert report["detection"]["flag_rule"] == "confident_learning" and report["suppressed_confirmed"] == 0
+    assert report["detection"]["flag_rule"] == "budget" and report["suppressed_confirmed"] == 0
     markdown = (round_one["rounds_dir"] / "round-1" / "report.md").read_text()
     assert "| human | model | tasks |" in markdown and report["model_version"] in markdown
     assert "estimated label noise" in markdown
