@@ -9,9 +9,9 @@ Three flag rules decide which labels go back to a human (FLAG_RULES):
 - "disagreement": the model's most likely class is not the label (the paper's rule);
 - "confident_learning": cleanlab's `find_label_issues` (its per-class confident thresholds and
   estimated noise rates prune the disagreements down to the confident ones: higher precision);
-- "budget": the k lowest label-quality scores, k given or estimated by cleanlab; with `per_class`
-  the k is shared among classes in proportion to each class's estimated errors, so a rare class
-  is neither flooded by the big classes' doubtful items nor starved of its own.
+- "budget" (the default): the k lowest label-quality scores, k given or estimated by cleanlab;
+  with `per_class` the k is shared among classes in proportion to each class's estimated errors,
+  so a rare class is neither flooded by the big classes' doubtful items nor starved of its own.
 """
 from __future__ import annotations
 

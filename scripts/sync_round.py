@@ -6,7 +6,8 @@
 
 Each round: connect the Re-Label backend to the project (once), train through Label Studio (the
 backend writes every labeled task's out-of-fold prediction as a pre-annotation with a new
-model_version), find the tasks whose prediction disagrees with the human label, put them into a
+model_version), find the tasks whose human label is most likely wrong (adapters/noise.py; a label
+humans already confirmed in an earlier round comes back only on clearly stronger doubt), put them into a
 "Re-label round N" Data Manager tab (most suspicious first) and write rounds/round-N/report.{json,md}.
 
 Re-running a round replaces its tab and adds no duplicate predictions. --dry-run trains and reports
