@@ -85,8 +85,19 @@ def label_quality_scores(labels: np.ndarray, pred_probs: np.ndarray,
     return get_label_quality_scores(labels, pred_probs, method=method)
 
 
-def _has_every_class(labels: np.ndarray, n_classes: int) -> bool:
-    return len(np.unique(labels)) == n_classes
+def _restricted_to_labeled_classes(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]:
+    """(labels renumbered 0..P-1, pred_probs renormalised over them, the P classes present).
+
+    cleanlab needs every class among the labels; a class nobody labeled is left out of its estimates.
+    """
+    present = np.unique(labels)
+    if len(present) == pred_probs.shape[1]:
+        return labels, pred_probs, present
+    renumber = np.full(pred_probs.shape[1], -1)
+    renumber[present] = np.arange(len(present))
+    sub_probs = pred_probs[:, present]
+    return renumber[labels], sub_probs / np.clip(sub_probs.sum(axis=1, keepdims=True), 1e-12, None), present
 
 
 def estimate_issues_per_class(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
@@ -98,19 +109,12 @@ def estimate_issues_per_class(labels: np.ndarray, pred_probs: np.ndarray) -> np.
     from cleanlab.count import compute_confident_joint
 
     labels, pred_probs = _check(labels, pred_probs)
-    n_classes = pred_probs.shape[1]
-    present = np.unique(labels)
-    if len(present) < 2:
-        return np.zeros(n_classes, dtype=int)
-    # cleanlab needs every class among the labels; estimate over the classes present
-    remap = np.full(n_classes, -1)
-    remap[present] = np.arange(len(present))
-    sub_probs = pred_probs[:, present]
-    sub_probs = sub_probs / np.clip(sub_probs.sum(axis=1, keepdims=True), 1e-12, None)
-    joint = compute_confident_joint(remap[labels], sub_probs, calibrate=True)
-    per_present = np.rint(joint.sum(axis=1) - np.diag(joint)).astype(int)
-    estimate = np.zeros(n_classes, dtype=int)
-    estimate[present] = per_present
+    estimate = np.zeros(pred_probs.shape[1], dtype=int)
+    if len(np.unique(labels)) < 2:
+        return estimate
+    sub_labels, sub_probs, present = _restricted_to_labeled_classes(labels, pred_probs)
+    joint = compute_confident_joint(sub_labels, sub_probs, calibrate=True)
+    estimate[present] = np.rint(joint.sum(axis=1) - np.diag(joint)).astype(int)
     return estimate
 
 
@@ -186,16 +190,10 @@ def find_confident_label_issues(labels: np.ndarray, pred_probs: np.ndarray,
     from cleanlab.filter import find_label_issues
 
     labels, pred_probs = _check(labels, pred_probs)
-    present = np.unique(labels)
-    if len(present) < 2:
+    if len(np.unique(labels)) < 2:
         return np.zeros(len(labels), dtype=bool)
-    if len(present) < pred_probs.shape[1]:  # cleanlab wants every class among the labels
-        remap = np.full(pred_probs.shape[1], -1)
-        remap[present] = np.arange(len(present))
-        sub_probs = pred_probs[:, present]
-        return find_confident_label_issues(remap[labels], sub_probs / np.clip(sub_probs.sum(1, keepdims=True),
-                                                                              1e-12, None), filter_by)
-    return np.asarray(find_label_issues(labels, pred_probs, filter_by=filter_by, n_jobs=1), dtype=bool)
+    sub_labels, sub_probs, _ = _restricted_to_labeled_classes(labels, pred_probs)
+    return np.asarray(find_label_issues(sub_labels, sub_probs, filter_by=filter_by, n_jobs=1), dtype=bool)
 
 
 def flag_label_issues(labels: np.ndarray, pred_probs: np.ndarray,

@@ -62,46 +62,38 @@ def detect(adapter, noisy: list[str], outputs: list, options: DetectionOptions) 
 
 def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options: argparse.Namespace,
                 seed: int) -> list[tuple[str, dict, float]]:
-    rows = []
-    started = time.perf_counter()
-    model = adapter.new_model().fit(features, noisy)
-    in_sample = in_sample_outputs(model, features)
-    rows.append(("paper: in-sample, predicted != label", *_timed(
-        lambda: detect(adapter, noisy, in_sample, DetectionOptions(flag_rule="disagreement")), truth, started)))
+    """(detector, scores, seconds) rows; a row's seconds count the model fits it needs and its detection."""
+    def row(name: str, outputs: list, rule: DetectionOptions, fit_seconds: float) -> tuple[str, dict, float]:
+        started = time.perf_counter()
+        flagged, quality = detect(adapter, noisy, outputs, rule)
+        return name, scores(flagged, quality, truth), fit_seconds + time.perf_counter() - started
 
-    started = time.perf_counter()
-    oof = repeated_out_of_fold_outputs(adapter.new_model, features, noisy, options.folds, 1,
-                                       adapter.average_outputs, seed)
-    oof_seconds = time.perf_counter() - started
-    rows.append(("OOF, predicted != label", *_timed(
-        lambda: detect(adapter, noisy, oof, DetectionOptions(flag_rule="disagreement")), truth, started)))
-    rows.append(("OOF, cleanlab find_label_issues (prune_by_noise_rate)", *_timed(
-        lambda: detect(adapter, noisy, oof, DetectionOptions(flag_rule="confident_learning",
-                                                             confident_learning_filter="prune_by_noise_rate")),
-        truth, time.perf_counter() - oof_seconds)))
+    def timed(fit):
+        started = time.perf_counter()
+        return fit(), time.perf_counter() - started
+
+    in_sample, in_sample_seconds = timed(lambda: in_sample_outputs(adapter.new_model().fit(features, noisy), features))
+    oof, oof_seconds = timed(lambda: repeated_out_of_fold_outputs(adapter.new_model, features, noisy, options.folds,
+                                                                  1, adapter.average_outputs, seed))
+    rows = [row("paper: in-sample, predicted != label", in_sample, DetectionOptions(flag_rule="disagreement"),
+                in_sample_seconds),
+            row("OOF, predicted != label", oof, DetectionOptions(flag_rule="disagreement"), oof_seconds),
+            row("OOF, cleanlab find_label_issues (prune_by_noise_rate)", oof,
+                DetectionOptions(flag_rule="confident_learning", confident_learning_filter="prune_by_noise_rate"),
+                oof_seconds)]
     if options.extra_rules:
-        for name, rule in EXTRA_RULES.items():
-            rows.append((name, *_timed(lambda: detect(adapter, noisy, oof, rule), truth,
-                                       time.perf_counter() - oof_seconds)))
-
-    started = time.perf_counter()
-    default_outputs = oof if options.repeats == 1 else repeated_out_of_fold_outputs(
-        adapter.new_model, features, noisy, options.folds, options.repeats, adapter.average_outputs, seed)
-    flagged, quality = detect(adapter, noisy, default_outputs, DetectionOptions())
-    default_scores = scores(flagged, quality, truth)
-    rows.append((f"our default ({options.repeats} x {options.folds}-fold, DetectionOptions())", default_scores,
-                 time.perf_counter() - started + (oof_seconds if options.repeats == 1 else 0)))
+        rows += [row(name, oof, rule, oof_seconds) for name, rule in EXTRA_RULES.items()]
+    default_outputs, default_seconds = (oof, oof_seconds) if options.repeats == 1 else timed(
+        lambda: repeated_out_of_fold_outputs(adapter.new_model, features, noisy, options.folds, options.repeats,
+                                             adapter.average_outputs, seed))
+    rows.append(row(f"our default ({options.repeats} x {options.folds}-fold, DetectionOptions())", default_outputs,
+                    DetectionOptions(), default_seconds))
 
     rng = np.random.default_rng(seed)
     random_flags = np.zeros(len(noisy), dtype=bool)
-    random_flags[rng.choice(len(noisy), default_scores["flagged"], replace=False)] = True
+    random_flags[rng.choice(len(noisy), rows[-1][1]["flagged"], replace=False)] = True
     rows.append(("random, as many as our default", scores(random_flags, rng.random(len(noisy)), truth), 0.0))
     return rows
-
-
-def _timed(run, truth: np.ndarray, started: float) -> tuple[dict, float]:
-    flagged, quality = run()
-    return scores(flagged, quality, truth), time.perf_counter() - started
 
 
 def load_dataset(name: str, trec_path: Path) -> tuple[list[str], list[str], list[str]]:
