@@ -146,13 +146,16 @@ class TextClassificationAdapter(ClassificationAdapter):
         return embeddings if self.mode == "embedding" else TextFeatures(list(inputs), embeddings)
 
     def new_model(self) -> Any:
+        if self.mode == "embedding":
+            return LinearHead(self.classes, regularization=self.regularization, seed=self.seed)
+        ensemble = EmbeddingTfidfEnsemble(self.classes, regularization=self.regularization,
+                                          tfidf_regularization=self.tfidf_regularization, seed=self.seed)
+        if self.mode == "ensemble":
+            return ensemble
         fine_tuned = FineTunedTextClassifier(self.classes, encoder=self.encoder, epochs=self.epochs,
                                              batch_size=self.batch_size, learning_rate=self.learning_rate,
                                              device=self.device, seed=self.seed)
-        ensemble = EmbeddingTfidfEnsemble(self.classes, regularization=self.regularization,
-                                          tfidf_regularization=self.tfidf_regularization, seed=self.seed)
-        return {"finetune": fine_tuned, "ensemble": ensemble, "finetune_ensemble": FineTunedWithEnsemble(
-            fine_tuned, ensemble), "embedding": LinearHead(self.classes, self.regularization, self.seed)}[self.mode]
+        return fine_tuned if self.mode == "finetune" else FineTunedWithEnsemble(fine_tuned, ensemble)
 
     def save_model(self, model: Any, directory: str) -> None:
         with open(os.path.join(directory, "text_model.json"), "w") as file:

@@ -10,10 +10,14 @@ else picks a random other class. Strategies: no re-label, random items (same num
 default), our default (DetectionOptions() with the memory of human confirmations), cleanlab's
 flags (confident learning, prune_by_noise_rate, no memory). Prints a Markdown table.
 
-    /tmp/setup/venv/bin/python benchmarks/rounds_simulation.py [--data ../shared/data/trec] [--noise 0.2]
+    .venv/bin/python benchmarks/rounds_simulation.py [--data ../shared/data/trec] [--noise 0.2]
         [--rounds 3] [--annotator-accuracy 0.95] [--seed 0] [--folds 5] [--repeats 1]
-        [--mode ensemble|embedding|finetune] [--limit N] [--confirmation-margin M] [--extra-rows]
-        [--finetune-test [final|all]]
+        [--mode ensemble|embedding|finetune|finetune_ensemble] [--only-default] [--limit N]
+        [--confirmation-margin M] [--extra-rows] [--finetune-test [final|all]]
+
+The memory of confirmations is kept here in arrays (`apply_answers`); sync_round derives the same
+from earlier round reports (scripts/round_report.py), and rounds_through_label_studio.py checks the
+two give the same rounds.
 """
 from __future__ import annotations
 
@@ -179,7 +183,7 @@ def main() -> None:
     parser.add_argument("--confirmation-margin", type=float, help="override DetectionOptions().confirmation_margin")
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")
     parser.add_argument("--finetune-test", nargs="?", const="final", choices=("final", "all"),
-                        help="also test accuracy of a fine-tuned model (2 epochs, ~4 min a fit on 2 CPUs): "
+                        help="also test accuracy of a fine-tuned model (2 epochs, ~2.5 min a fit on 2 quiet CPUs): "
                              "'final' = round 0 and our default's last round, 'all' = every row")
     args = parser.parse_args()
 

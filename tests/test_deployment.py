@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from backend.config import Settings
 from scripts.services import backend_command, label_studio_environment
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
@@ -22,3 +23,12 @@ def test_label_studio_service_allows_the_local_backend_like_the_tests():
     tested = label_studio_environment(Path("/tmp"))
     for name in ("ML_BLOCK_LOCAL_IP", "SSRF_PROTECTION_ENABLED", "LATEST_VERSION_CHECK"):
         assert service["environment"][name] == tested[name] == "false"
+
+
+def test_backend_service_defaults_are_the_backends_own():
+    environment = COMPOSE["services"]["backend"]["environment"]
+    defaults = {"RELABEL_FOLDS": Settings.n_folds, "RELABEL_REPEATS": Settings.n_repeats,
+                "RELABEL_PREDICTION_SOURCE": Settings.prediction_source, "RELABEL_TEXT_MODE": Settings.text_mode,
+                "RELABEL_DEVICE": Settings.device}
+    for name, default in defaults.items():
+        assert environment[name] == f"${{{name}:-{default}}}", name
