@@ -9,6 +9,7 @@ type is a new module here and nothing else.
 """
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
@@ -34,12 +35,14 @@ class Example:
 
     `target` is the human label in the adapter's own form (a class name for classification), or
     None for a task nobody has labeled yet. `annotation_id` names the annotation it came from.
+    `notes` say what of the annotation could not be used as given (e.g. a span cut through a word).
     """
 
     task_id: int
     input: Any
     target: Any = None
     annotation_id: int | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -129,6 +132,20 @@ class TaskAdapter(ABC):
         `options` is an `adapters.noise.DetectionOptions` (None: its defaults) for adapters whose
         outputs are class probabilities; other adapters say which of its fields they use.
         """
+
+    def fold_strata(self, targets: Sequence[Any]) -> list:
+        """What the K folds are stratified by, one hashable per target (default: the target itself)."""
+        return list(targets)
+
+    def training_problem(self, targets: Sequence[Any], n_folds: int) -> str | None:
+        """Why these labeled targets are too few to train on, or None when they will do."""
+        if len(targets) < n_folds:
+            return f"{len(targets)} labeled task(s); training needs at least {n_folds} (RELABEL_FOLDS)"
+        return None
+
+    def target_key(self, target: Any) -> str:
+        """A target as a string that is equal for equal labels (to tell whether humans changed a label)."""
+        return target if isinstance(target, str) else json.dumps(target, sort_keys=True)
 
     def average_outputs(self, outputs: Sequence[Any]) -> Any:
         """One output from several models' outputs for the same item (repeated K-fold)."""

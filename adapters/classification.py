@@ -133,6 +133,13 @@ class ClassificationAdapter(TaskAdapter):
                               f"label {choices[0]!r} is not in the labeling config (choices: {', '.join(self.classes)})")
         return choices[0]
 
+    def training_problem(self, targets: Sequence[str], n_folds: int) -> str | None:
+        n_classes = len(set(targets))
+        if len(targets) < n_folds or n_classes < 2:
+            return (f"{len(targets)} labeled task(s) in {n_classes} class(es); training needs at least {n_folds} "
+                    f"labeled tasks (RELABEL_FOLDS) and two classes")
+        return None
+
     def to_prediction(self, output: np.ndarray) -> dict:
         probabilities = np.asarray(output, dtype=float)
         best = int(probabilities.argmax())

@@ -74,18 +74,19 @@ def out_of_fold_outputs(new_model: Callable[[], Any], features: Any, targets: Se
 
 def repeated_out_of_fold_outputs(new_model: Callable[[], Any], features: Any, targets: Sequence[Any],
                                  n_folds: int, n_repeats: int, average: Callable[[list], Any], seed: int = 0,
-                                 progress: Progress = no_progress) -> list:
+                                 progress: Progress = no_progress, strata: Sequence[Hashable] | None = None) -> list:
     """Out-of-fold outputs from `n_repeats` different fold splits, averaged per item by `average`.
 
     One split's outputs depend on which items happened to share a fold; averaging several splits
     (seeds seed, seed+1, ...) steadies the probabilities that rank the labels. `average` turns the
-    list of an item's outputs (one per repeat) into one output.
+    list of an item's outputs (one per repeat) into one output. Folds are stratified by `strata`
+    (default: the targets themselves, i.e. by class).
     """
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
     runs = []
     for repeat in range(n_repeats):
-        fold_ids = fold_assignments(targets, n_folds, seed + repeat)
+        fold_ids = fold_assignments(targets if strata is None else strata, n_folds, seed + repeat)
         stage = "out-of-fold training" + (f" (repeat {repeat + 1}/{n_repeats})" if n_repeats > 1 else "")
         runs.append(out_of_fold_outputs(new_model, features, targets, fold_ids,
                                         lambda _, done, total: progress(stage, done, total)))

@@ -67,11 +67,9 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     examples = read_examples(adapter, tasks)
     labeled = [e for e in examples if e.target is not None]
     unlabeled = [e for e in examples if e.target is None]
-    n_classes = len({e.target for e in labeled})
-    if len(labeled) < settings.n_folds or n_classes < 2:
-        raise TrainingError(f"project {project_id} has {len(labeled)} labeled task(s) in {n_classes} class(es); "
-                            f"training needs at least {settings.n_folds} labeled tasks (RELABEL_FOLDS) "
-                            f"and two classes")
+    problem = adapter.training_problem([e.target for e in labeled], settings.n_folds)
+    if problem:
+        raise TrainingError(f"project {project_id}: {problem}")
     progress(CHECKING_STAGE, 1, 1)
 
     model_fingerprint = fingerprint(adapter, settings, project.get("label_config"), examples)
@@ -113,7 +111,8 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     targets = [e.target for e in labeled]
     if settings.prediction_source == "out_of_fold":
         outputs = repeated_out_of_fold_outputs(adapter.new_model, labeled_features, targets, settings.n_folds,
-                                               settings.n_repeats, adapter.average_outputs, settings.seed, progress)
+                                               settings.n_repeats, adapter.average_outputs, settings.seed, progress,
+                                               strata=adapter.fold_strata(targets))
     progress("full-data model", 0, 1)
     model = adapter.new_model().fit(labeled_features, targets)
     progress("full-data model", 1, 1)
@@ -132,4 +131,7 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
                   for e, o in zip(labeled, outputs)],
         "unlabeled": [{"task": e.task_id, "prediction": adapter.to_prediction(o)}
                       for e, o in zip(unlabeled, unlabeled_outputs)],
+        # what of the human labels could not be used as given (e.g. spans cut through a word)
+        "warnings": [{"task": e.task_id, "annotation": e.annotation_id, "note": note}
+                     for e in labeled for note in e.notes],
     }
