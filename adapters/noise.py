@@ -29,7 +29,8 @@ class DetectionOptions:
     """How labels are flagged and ranked; the defaults are the benchmarked best (benchmarks/RESULTS.md).
 
     `budget`: number of labels the "budget" rule flags (None: cleanlab's estimate of the number of
-    label errors). `confirmation_margin`: how much lower a human-confirmed label's quality score
+    label errors). `quality_threshold`: the "budget" rule flags every label scored below it instead
+    (it wins over `budget`). `confirmation_margin`: how much lower a human-confirmed label's quality score
     must fall before the label is shown again (see `suppress_confirmed`).
     """
 
@@ -37,6 +38,7 @@ class DetectionOptions:
     quality_method: str = "normalized_margin"
     confident_learning_filter: str = "both"
     budget: int | None = None
+    quality_threshold: float | None = None
     per_class: bool = True
     confirmation_margin: float = 0.2
 
@@ -49,6 +51,8 @@ class DetectionOptions:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if self.budget is not None and self.budget < 0:
             raise ValueError(f"budget must be a non-negative number of tasks, got {self.budget}")
+        if self.quality_threshold is not None and not 0 <= self.quality_threshold <= 1:
+            raise ValueError(f"quality_threshold must be in [0, 1], got {self.quality_threshold}")
         if not 0 <= self.confirmation_margin <= 1:
             raise ValueError(f"confirmation_margin must be in [0, 1], got {self.confirmation_margin}")
 
@@ -207,6 +211,8 @@ def flag_label_issues(labels: np.ndarray, pred_probs: np.ndarray,
         flagged = find_label_disagreements(labels, pred_probs)
     elif options.flag_rule == "confident_learning":
         flagged = find_confident_label_issues(labels, pred_probs, options.confident_learning_filter)
+    elif options.quality_threshold is not None:
+        flagged = quality < options.quality_threshold
     else:
         flagged = flag_budget(labels, pred_probs, quality, options.budget, options.per_class)
     return flagged, quality

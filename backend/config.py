@@ -13,6 +13,7 @@
 | RELABEL_TEXT_MODE | ensemble (frozen encoder + TF-IDF, linear heads), embedding, finetune, finetune_ensemble | ensemble |
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in the finetune modes (few: more epochs memorise more noise) | 2 |
+| RELABEL_NER_EPOCHS | epochs per fold of the NER token classifier (fine-tuned; at least 150 steps on small projects) | 3 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
@@ -51,6 +52,7 @@ class Settings:
     text_mode: str = "ensemble"
     text_encoder: str = ""
     finetune_epochs: int = 2
+    ner_epochs: int = 3
     device: str = "auto"
     max_body_mb: int = 64
     check_wait: float = 20.0
@@ -80,6 +82,7 @@ class Settings:
             text_mode=env("RELABEL_TEXT_MODE", cls.text_mode),
             text_encoder=env("RELABEL_TEXT_ENCODER", ""),
             finetune_epochs=_int("RELABEL_FINETUNE_EPOCHS", cls.finetune_epochs),
+            ner_epochs=_int("RELABEL_NER_EPOCHS", cls.ner_epochs),
             device=env("RELABEL_DEVICE", cls.device),
             max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
             check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
@@ -99,4 +102,4 @@ class Settings:
     def adapter_options(self) -> dict:
         """Options every adapter constructor accepts from the backend's configuration."""
         return {"mode": self.text_mode, "encoder": self.text_encoder or None, "epochs": self.finetune_epochs,
-                "device": self.device, "seed": self.seed}
+                "device": self.device, "seed": self.seed, "ner": {"epochs": self.ner_epochs}}

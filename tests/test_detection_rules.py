@@ -58,6 +58,10 @@ def test_budget_rule_flags_exactly_k_lowest_scores():
                                                                               per_class=False))
     assert flagged.sum() == 9 and (flagged == (confident | unsure)).all()
     assert flag_lowest_quality(np.array([0.5, 0.1, 0.1, 0.9]), 2).tolist() == [False, True, True, False]
+    # a quality threshold instead of a number: every label scored below it (and it wins over `budget`)
+    threshold = (quality[unsure].max() + quality[~(confident | unsure)].min()) / 2
+    flagged, _ = flag_label_issues(labels, pred_probs, DetectionOptions(budget=1, quality_threshold=threshold))
+    assert (flagged == (confident | unsure)).all()
 
 
 def test_budget_rule_estimates_k_when_not_given():
@@ -107,7 +111,8 @@ def test_confirmed_labels_return_only_when_the_model_is_clearly_more_sure():
 
 
 @pytest.mark.parametrize("options", [dict(flag_rule="vote"), dict(quality_method="vibes"), dict(budget=-1),
-                                     dict(confident_learning_filter="x"), dict(confirmation_margin=2)])
+                                     dict(confident_learning_filter="x"), dict(confirmation_margin=2),
+                                     dict(quality_threshold=-0.1)])
 def test_detection_options_are_checked(options):
     with pytest.raises(ValueError):
         DetectionOptions(**options)
@@ -176,5 +181,10 @@ def test_repeated_folds_average_outputs_of_different_splits():
                                            progress=lambda stage, done, total: steps.append(stage))
     assert [float(o[0]) for o in outputs] == [0.0] * 30  # no model ever saw the item it predicted
     assert "out-of-fold training (repeat 2/2)" in steps
+    # unhashable targets (NER span lists) fold by the strata given instead
+    span_targets = [[[0, 3, "PER"]] if i % 2 else [] for i in items]
+    outputs = repeated_out_of_fold_outputs(HeldOutCounter, items, span_targets, n_folds=3, n_repeats=1,
+                                           average=np.mean, strata=[len(t) for t in span_targets])
+    assert [float(o[0]) for o in outputs] == [0.0] * 30
     with pytest.raises(ValueError):
         repeated_out_of_fold_outputs(HeldOutCounter, items, targets, 3, 0, average=np.mean)

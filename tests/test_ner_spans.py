@@ -1,0 +1,155 @@
+"""Unit tests of span/token/tag alignment, the per-class span diff and NER disagreement (no model, no I/O)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adapters import InvalidTask, NerAdapter, adapter_for_config
+from adapters.ner import TagProbabilities
+from adapters.noise import DetectionOptions
+from adapters.spans import (class_probabilities, compare_spans, differing_classes, locate_span, sentence_scores,
+                            spans_to_tags, tag_names, tags_to_spans, tokenize, utf16_to_code_points)
+
+CLASSES = ["PER", "LOC"]
+CONFIG = """<View><Labels name="ner" toName="text"><Label value="PER"/><Label value="LOC"/></Labels>
+<Text name="text" value="$sentence"/></View>"""
+
+
+def test_tokenize_gives_code_point_offsets_of_words_and_punctuation():
+    text = "Zoë met Bob, in São Paulo 🙂!"
+    assert [text[s:e] for s, e in tokenize(text)] == ["Zoë", "met", "Bob", ",", "in", "São", "Paulo", "🙂", "!"]
+    assert tokenize("") == [] and tokenize("   ") == []
+
+
+def test_spans_round_trip_through_bio_tags():
+    text = "Ann Lee flew from New York to Paris"
+    offsets = tokenize(text)
+    spans = [(0, 7, "PER"), (18, 26, "LOC"), (30, 35, "LOC")]
+    tags, snapped, problems = spans_to_tags(offsets, spans, CLASSES)
+    names = tag_names(CLASSES)
+    assert [names[t] for t in tags] == ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O", "B-LOC"]
+    assert snapped == spans and problems == []
+    assert tags_to_spans(offsets, tags, CLASSES) == spans
+
+
+def test_adjacent_entities_of_one_class_stay_apart():
+    text = "Ann Bob"
+    offsets = tokenize(text)
+    tags, _, _ = spans_to_tags(offsets, [(0, 3, "PER"), (4, 7, "PER")], CLASSES)
+    assert tags_to_spans(offsets, tags, CLASSES) == [(0, 3, "PER"), (4, 7, "PER")]
+
+
+def test_an_i_tag_without_its_b_starts_a_span():
+    offsets = tokenize("a b c")
+    assert tags_to_spans(offsets, [0, 2, 4], CLASSES) == [(2, 3, "PER"), (4, 5, "LOC")]
+
+
+def test_misaligned_empty_and_overlapping_spans_are_reported_not_fatal():
+    text = "Johnson went to Rome"
+    offsets = tokenize(text)
+    spans = [(0, 4, "PER"), (7, 8, "LOC"), (16, 20, "LOC"), (16, 18, "PER")]
+    tags, snapped, problems = spans_to_tags(offsets, spans, CLASSES)
+    assert snapped == [(0, 7, "PER"), (16, 20, "LOC")]  # "John" widened to the word "Johnson"
+    assert sorted(p.kind for p in problems) == ["empty", "misaligned", "overlapping"]
+
+
+def test_utf16_offsets_after_an_emoji_are_converted():
+    text = "🙂 Paris is nice"
+    assert utf16_to_code_points(text, 3) == 2  # the emoji is two UTF-16 units, one code point
+    assert locate_span(text, 2, 7, "Paris") == (2, 7)  # code points, as Python counts
+    assert locate_span(text, 3, 8, "Paris") == (2, 7)  # UTF-16 units, as JavaScript counts
+    assert locate_span(text, 0, 4, "Rome") is None
+    assert locate_span(text, 5, 99, None) is None
+
+
+def test_compare_spans_names_each_kind_per_class():
+    human = [(0, 3, "PER"), (10, 15, "LOC"), (20, 25, "PER"), (30, 35, "LOC")]
+    model = [(0, 3, "PER"), (10, 15, "PER"), (20, 28, "PER"), (40, 45, "LOC")]
+    errors = compare_spans(human, model)
+    assert errors["retyped"] == {"LOC": 1}
+    assert errors["misbounded"] == {"PER": 1}
+    assert errors["added"] == {"LOC": 1}
+    assert errors["missed"] == {"LOC": 1}
+    assert differing_classes(human, model) == ["LOC", "PER"]
+    assert differing_classes(human, human) == []
+    assert differing_classes([(0, 3, "PER")], [(0, 3, "LOC")]) == ["LOC", "PER"]
+
+
+def test_sentence_score_is_the_worst_token_and_b_i_are_merged():
+    assert np.allclose(sentence_scores([0.9, 0.2, 0.8, 0.7, 0.6], [3, 0, 2]), [0.2, 1.0, 0.6])
+    merged = class_probabilities(np.array([[0.1, 0.3, 0.4, 0.1, 0.1]]))
+    assert np.allclose(merged, [[0.1, 0.7, 0.2]])
+
+
+def tag_probs(text: str, spans: list, confidence: float = 0.9) -> TagProbabilities:
+    """Model output whose most likely tags are `spans`, each word at `confidence`."""
+    offsets = tokenize(text)
+    tags, _, _ = spans_to_tags(offsets, spans, CLASSES)
+    probabilities = np.full((len(offsets), 5), (1 - confidence) / 4)
+    probabilities[np.arange(len(offsets)), tags] = confidence
+    return TagProbabilities(text, offsets, probabilities)
+
+
+def test_adapter_reads_the_config_and_is_chosen_for_labels_on_text():
+    adapter = adapter_for_config(CONFIG)
+    assert isinstance(adapter, NerAdapter)
+    assert (adapter.from_name, adapter.to_name, adapter.data_key, adapter.classes) == ("ner", "text", "sentence", CLASSES)
+
+
+def test_example_snaps_spans_and_rejects_unknown_labels():
+    adapter = NerAdapter(CONFIG)
+    task = {"id": 7, "data": {"sentence": "Johnson went to Rome"}, "annotations": [{"id": 3, "result": [
+        {"from_name": "ner", "to_name": "text", "type": "labels",
+         "value": {"start": 0, "end": 4, "text": "John", "labels": ["PER"]}},
+        {"from_name": "ner", "to_name": "text", "type": "labels",
+         "value": {"start": 16, "end": 20, "text": "Rome", "labels": ["LOC"]}}]}]}
+    example = adapter.example_from_task(task)
+    assert example.target == [[0, 7, "PER"], [16, 20, "LOC"]]
+    assert len(example.notes) == 1 and "misaligned" in example.notes[0]
+    task["annotations"][0]["result"][1]["value"]["labels"] = ["ORG"]
+    with pytest.raises(InvalidTask, match="task 7: annotation 3 ner: label 'ORG' is not in the labeling config"):
+        adapter.example_from_task(task)
+
+
+def test_an_annotation_without_spans_is_a_label_and_no_annotation_is_none():
+    adapter = NerAdapter(CONFIG)
+    task = {"id": 1, "data": {"sentence": "nothing here"}, "annotations": [{"id": 2, "result": []}]}
+    assert adapter.example_from_task(task).target == []
+    assert adapter.example_from_task({"id": 1, "data": {"sentence": "x"}}).target is None
+
+
+def test_disagreement_flags_the_sentences_whose_spans_differ_per_class():
+    adapter = NerAdapter(CONFIG)
+    texts = ["Ann lives in Rome", "Bob visited Oslo", "Carl saw Lima"]
+    human = [[[0, 3, "PER"], [13, 17, "LOC"]], [[0, 3, "PER"]], [[0, 4, "LOC"], [9, 13, "LOC"]]]
+    model = [[(0, 3, "PER"), (13, 17, "LOC")], [(0, 3, "PER"), (12, 16, "LOC")], [(0, 4, "PER"), (9, 13, "LOC")]]
+    outputs = [tag_probs(t, m) for t, m in zip(texts, model)]
+    found = adapter.find_disagreements([10, 11, 12], human, outputs, DetectionOptions(flag_rule="disagreement"))
+    assert [d.flagged for d in found] == [False, True, True]
+    assert found[1].detail["errors"] == {"missed": {"LOC": 1}} and found[1].detail["classes"] == ["LOC"]
+    assert found[2].detail["errors"] == {"retyped": {"LOC": 1}} and found[2].detail["classes"] == ["LOC", "PER"]
+    assert found[1].human == "PER 'Bob'" and found[1].model == "PER 'Bob'; LOC 'Oslo'"
+    assert found[0].label_quality > found[1].label_quality
+
+
+def test_budget_and_threshold_flag_the_lowest_sentence_scores():
+    adapter = NerAdapter(CONFIG)
+    texts = ["Ann", "Bob", "Carl", "Dan"]
+    human = [[[0, 3, "PER"]], [[0, 3, "PER"]], [[0, 4, "PER"]], [[0, 3, "PER"]]]
+    outputs = [tag_probs(t, [(0, len(t), "PER")], c) for t, c in zip(texts, [0.9, 0.5, 0.3, 0.95])]
+    found = adapter.find_disagreements([1, 2, 3, 4], human, outputs, DetectionOptions(budget=2))
+    assert [d.flagged for d in found] == [False, True, True, False]
+    found = adapter.find_disagreements([1, 2, 3, 4], human, outputs, DetectionOptions(quality_threshold=0.6))
+    assert [d.flagged for d in found] == [False, False, True, False]
+
+
+def test_outputs_survive_json_and_predictions_are_label_studio_spans():
+    adapter = NerAdapter(CONFIG)
+    output = tag_probs("Ann lives in Rome", [(0, 3, "PER"), (13, 17, "LOC")])
+    again = adapter.output_from_json(adapter.output_to_json(output))
+    assert again.offsets == output.offsets and np.allclose(again.probabilities, output.probabilities)
+    prediction = adapter.to_prediction(output)
+    assert [r["value"] for r in prediction["result"]] == [
+        {"start": 0, "end": 3, "text": "Ann", "labels": ["PER"]},
+        {"start": 13, "end": 17, "text": "Rome", "labels": ["LOC"]}]
+    assert prediction["score"] == pytest.approx(0.9)
