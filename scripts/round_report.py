@@ -22,8 +22,8 @@ def ranked_flags(disagreements: Sequence[Disagreement]) -> list[Disagreement]:
 def previous_round_outcome(previous_flags: Iterable[dict], current_labels: dict[int, dict]) -> dict:
     """What humans did with the tasks a previous round flagged.
 
-    `previous_flags`: that round's flagged rows {task, human, annotation}. `current_labels`: task id ->
-    {target, annotation} now. A task counts as changed when its label differs, confirmed when a newer
+    `previous_flags`: that round's flagged rows {task, human, label_key, annotation}. `current_labels`:
+    task id -> {target, annotation} now, `target` being the label's key (`TaskAdapter.target_key`). A task counts as changed when its label differs, confirmed when a newer
     annotation kept the label, not reviewed when the same annotation still stands.
     """
     outcome = Counter()
@@ -31,7 +31,7 @@ def previous_round_outcome(previous_flags: Iterable[dict], current_labels: dict[
         now = current_labels.get(flag["task"])
         if now is None:
             outcome["gone"] += 1  # deleted, or its annotations were removed
-        elif now["target"] != flag["human"]:
+        elif now["target"] != flag.get("label_key", flag["human"]):
             outcome["changed"] += 1
         elif now["annotation"] != flag["annotation"]:
             outcome["confirmed"] += 1
@@ -55,7 +55,7 @@ def confirmed_label_quality(earlier_reports: Sequence[dict], current_labels: dic
     for report in earlier_reports:
         for flag in report["flagged_tasks"]:
             now = current_labels.get(flag["task"])
-            if now is None or now["target"] != flag["human"]:
+            if now is None or now["target"] != flag.get("label_key", flag["human"]):
                 confirmed.pop(flag["task"], None)
             elif now["annotation"] != flag["annotation"]:
                 confirmed[flag["task"]] = flag["label_quality"]
@@ -80,11 +80,27 @@ def apply_confirmation_memory(disagreements: Sequence[Disagreement], confirmed: 
 def build_report(*, round_number: int, project: dict, model_version: str, stored: dict,
                  disagreements: Sequence[Disagreement], annotations: dict[int, int | None],
                  history: list[dict], tab_url: str | None, dry_run: bool, detection: dict | None = None,
-                 estimated_noise_rate: float | None = None, suppressed: Sequence[int] = ()) -> dict:
+                 estimated_noise_rate: float | None = None, suppressed: Sequence[int] = (),
+                 label_keys: dict[int, str] | None = None) -> dict:
+    """The round's report as a plain dict (report.json); `report_markdown` renders it.
+
+    Classes come from each disagreement's `detail["label_classes"]` (classes in the human label) and
+    `detail["classes"]` (classes it is flagged for) where the adapter gives them (NER), else from
+    the human label itself (classification). `label_keys` (task -> `TaskAdapter.target_key`) let the
+    next round tell a changed label from a confirmed one.
+    """
     flags = ranked_flags(disagreements)
-    per_class = Counter(d.human for d in disagreements)
-    flagged_per_class = Counter(d.human for d in flags)
-    flips = Counter((d.human, d.model) for d in flags)
+    per_class = Counter(c for d in disagreements for c in d.detail.get("label_classes", [d.human]))
+    flagged_per_class = Counter(c for d in flags for c in d.detail.get("classes", [d.human]))
+    span_errors = [d.detail["errors"] for d in flags if "errors" in d.detail]
+    errors_per_class: dict[str, Counter] = {}
+    for errors in span_errors:
+        for kind, counts in errors.items():
+            for name, count in counts.items():
+                errors_per_class.setdefault(name, Counter())[kind] += count
+    # "human label -> model label" pairs only mean something when labels are classes
+    flips = Counter() if span_errors else Counter((d.human, d.model) for d in flags)
+    label_keys = label_keys or {}
     return {
         "round": round_number,
         "project": {"id": project["id"], "title": project.get("title")},
@@ -102,11 +118,13 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
         "suppressed_tasks": sorted(suppressed),
         "flagged_share": round(len(flags) / len(disagreements), 4) if disagreements else 0.0,
         "per_class": {label: {"labeled": per_class[label], "flagged": flagged_per_class[label]}
-                      for label in sorted(per_class)},
+                      for label in sorted(set(per_class) | set(flagged_per_class))},
+        "span_errors_per_class": {name: dict(errors_per_class[name]) for name in sorted(errors_per_class)},
+        "warnings": stored.get("warnings") or [],
         "flips": [{"human": human, "model": model, "count": count}
                   for (human, model), count in flips.most_common()],
         "flagged_tasks": [{"rank": rank, "task": d.task_id, "annotation": annotations.get(d.task_id),
-                           "human": d.human, "model": d.model, "label_quality": round(d.label_quality, 6),
+                           "human": d.human, "label_key": label_keys.get(d.task_id, d.human), "model": d.model, "label_quality": round(d.label_quality, 6),
                            **d.detail} for rank, d in enumerate(flags, start=1)],
         "history": history,
         "tab_url": tab_url,
@@ -139,14 +157,29 @@ def report_markdown(report: dict, top: int = 20) -> str:
                      f"({outcome['changed']} of {outcome['flagged']} flagged tasks were changed by humans)")
     if report["tab_url"]:
         lines.append(f"- tab: {report['tab_url']}")
-    lines += ["", "## Flagged per class", "", "| human label | labeled | flagged |", "|---|---:|---:|"]
+    span_errors = report.get("span_errors_per_class")
+    lines += ["", "## Flagged per class", "", "| class | labeled tasks | flagged |", "|---|---:|---:|"]
     lines += [f"| {label} | {row['labeled']} | {row['flagged']} |" for label, row in report["per_class"].items()]
-    lines += ["", "## Human label -> model label", "", "| human | model | tasks |", "|---|---|---:|"]
-    lines += [f"| {f['human']} | {f['model']} | {f['count']} |" for f in report["flips"]] or ["| - | - | 0 |"]
+    if span_errors:
+        from adapters.spans import ERROR_KINDS
+
+        lines += ["", "## Span disagreements in the flagged tasks, per class", "",
+                  "Seen from the human label: missed = the model finds an entity the human did not mark; added = a "
+                  "human span the model does not find; retyped = same place, other class; misbounded = same class, "
+                  "other bounds.", "", "| class | " + " | ".join(ERROR_KINDS) + " |",
+                  "|---|" + "---:|" * len(ERROR_KINDS)]
+        lines += [f"| {name} | " + " | ".join(str(counts.get(kind, 0)) for kind in ERROR_KINDS) + " |"
+                  for name, counts in span_errors.items()]
+    else:
+        lines += ["", "## Human label -> model label", "", "| human | model | tasks |", "|---|---|---:|"]
+        lines += [f"| {f['human']} | {f['model']} | {f['count']} |" for f in report["flips"]] or ["| - | - | 0 |"]
     lines += ["", f"## Most suspicious {min(top, report['flagged'])} of {report['flagged']}", "",
               "| rank | task | human | model | label quality |", "|---:|---:|---|---|---:|"]
     lines += [f"| {t['rank']} | {t['task']} | {t['human']} | {t['model']} | {t['label_quality']:.3f} |"
               for t in report["flagged_tasks"][:top]]
+    if report.get("warnings"):
+        lines += ["", f"## Labels not used as given ({len(report['warnings'])})", ""]
+        lines += [f"- task {w['task']} (annotation {w['annotation']}): {w['note']}" for w in report["warnings"][:top]]
     if report["history"]:
         lines += ["", "## Earlier rounds", "",
                   "| round | model | flagged | then changed by humans | precision | confirmed | not reviewed |",

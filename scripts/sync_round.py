@@ -9,6 +9,8 @@ backend writes every labeled task's out-of-fold prediction as a pre-annotation w
 model_version), find the tasks whose human label is most likely wrong (adapters/noise.py; a label
 humans already confirmed in an earlier round comes back only on clearly stronger doubt), put them into a
 "Re-label round N" Data Manager tab (most suspicious first) and write rounds/round-N/report.{json,md}.
+With --per-class, also one tab per class ("Re-label round N — PER"): the flagged tasks whose
+disagreement involves that class, for teams where each labeler works on one class.
 
 Re-running a round replaces its tab and adds no duplicate predictions. --dry-run trains and reports
 without writing anything to Label Studio.
@@ -37,13 +39,16 @@ from scripts.round_report import (apply_confirmation_memory, build_report, confi
                                   previous_round_outcome, ranked_flags, report_markdown)
 
 TAB_TITLE = "Re-label round {}"
+CLASS_TAB_TITLE = "Re-label round {} — {}"
 TAB_PATTERN = re.compile(r"^Re-label round (\d+)$")
 # Task data fields that put a task into a round's tab (filter), in order (rank 1 = most suspicious),
 # with the label-quality score the rank comes from (lower = label more likely wrong).
 ROUND_FIELD = "relabel_round"
 RANK_FIELD = "relabel_rank"
 QUALITY_FIELD = "relabel_quality"
-TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD)
+# The classes a flagged task is flagged for, as "|PER|LOC|" (per-class tabs filter on "contains |PER|").
+CLASSES_FIELD = "relabel_classes"
+TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD)
 BACKEND_TITLE = "Re-Label"
 
 
@@ -153,9 +158,15 @@ def train(ls: LabelStudioClient, backend: BackendClient, project_id: int, ml_bac
     return wait_for_job(backend, project_id, newest_job, options.timeout, options.poll_interval, options.quiet)
 
 
+def flagged_classes(disagreement) -> list[str]:
+    """The classes a flagged task is flagged for: the adapter's (NER), else the human label's class."""
+    return list(disagreement.detail.get("classes", [disagreement.human]))
+
+
 def round_tags(flags: list, round_number: int) -> dict[int, dict]:
     """The tag fields of each flagged task, `flags` being ranked most suspicious first."""
-    return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6)}
+    return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6),
+                        CLASSES_FIELD: "|" + "|".join(flagged_classes(d)) + "|"}
             for rank, d in enumerate(flags, start=1)}
 
 
@@ -196,18 +207,27 @@ HIDDEN_COLUMNS = ("inner_id", "completed_at", "cancelled_annotations", "total_pr
                   f"data.{ROUND_FIELD}")
 
 
-def replace_tab(ls: LabelStudioClient, project_id: int, round_number: int) -> dict:
-    """Delete the round's tab if it exists and create it anew: flagged tasks, most suspicious first."""
+def delete_round_tabs(ls: LabelStudioClient, project_id: int, round_number: int) -> None:
+    """Delete the round's tab and its per-class tabs (a re-run writes them anew)."""
     title = TAB_TITLE.format(round_number)
     for view in ls.list_views(project_id):
-        if (view.get("data") or {}).get("title") == title:
+        view_title = (view.get("data") or {}).get("title") or ""
+        if view_title == title or view_title.startswith(CLASS_TAB_TITLE.format(round_number, "")):
             ls.delete_view(view["id"])
+
+
+def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_name: str | None = None) -> dict:
+    """The round's tab (or its tab for one class): flagged tasks, most suspicious first."""
+    title = TAB_TITLE.format(round_number) if class_name is None else CLASS_TAB_TITLE.format(round_number, class_name)
     rank_column = f"tasks:data.{RANK_FIELD}"
+    filters = [{"filter": f"filter:tasks:data.{ROUND_FIELD}", "operator": "equal", "type": "Number",
+                "value": round_number}]
+    if class_name is not None:
+        filters.append({"filter": f"filter:tasks:data.{CLASSES_FIELD}", "operator": "contains", "type": "String",
+                        "value": f"|{class_name}|"})
     return ls.create_view(project_id, {
         "title": title,
-        "filters": {"conjunction": "and", "items": [
-            {"filter": f"filter:tasks:data.{ROUND_FIELD}", "operator": "equal", "type": "Number",
-             "value": round_number}]},
+        "filters": {"conjunction": "and", "items": filters},
         "ordering": [rank_column],
         "columnsDisplayType": {f"tasks:data.{name}": "Number" for name in TAG_FIELDS},
         "hiddenColumns": {"explore": [f"tasks:{name}" for name in HIDDEN_COLUMNS],
@@ -260,7 +280,8 @@ def run_round(options: argparse.Namespace) -> dict:
     targets = [i["target"] for i in items]
     outputs = [adapter.output_from_json(i["output"]) for i in items]
     disagreements = adapter.find_disagreements([i["task"] for i in items], targets, outputs, options.detection)
-    current_labels = {i["task"]: {"target": i["target"], "annotation": i["annotation"]} for i in items}
+    label_keys = {i["task"]: adapter.target_key(i["target"]) for i in items}
+    current_labels = {i["task"]: {"target": label_keys[i["task"]], "annotation": i["annotation"]} for i in items}
     rounds_dir = Path(options.rounds_dir)
     reports = earlier_reports(rounds_dir, project_id, round_number)
     history = round_history(reports, current_labels)
@@ -269,18 +290,24 @@ def run_round(options: argparse.Namespace) -> dict:
         disagreements, confirmed_label_quality(reports, current_labels), options.detection.confirmation_margin)
     flags = ranked_flags(disagreements)
 
-    tab_url = None
+    tab_url, class_tabs = None, {}
     if not options.dry_run:
         tag_tasks(ls, ls.list_tasks(project_id), round_number, round_tags(flags, round_number), options.quiet)
         ls.update_project(project_id, model_version=model_version)
-        # The tab is the last write to Label Studio: its existence marks the round complete (see next_round).
-        view = replace_tab(ls, project_id, round_number)
+        delete_round_tabs(ls, project_id, round_number)
+        if options.per_class:
+            for class_name in sorted({c for d in flags for c in flagged_classes(d)}):
+                view = create_tab(ls, project_id, round_number, class_name)
+                class_tabs[class_name] = f"{ls.url}/projects/{project_id}/data?tab={view['id']}"
+        # The round's tab is the last write to Label Studio: its existence marks the round complete (see next_round).
+        view = create_tab(ls, project_id, round_number)
         tab_url = f"{ls.url}/projects/{project_id}/data?tab={view['id']}"
     report = build_report(round_number=round_number, project=project, model_version=model_version, stored=stored,
                           disagreements=disagreements, annotations={i["task"]: i["annotation"] for i in items},
                           history=history, tab_url=tab_url, dry_run=options.dry_run,
                           detection=asdict(options.detection), suppressed=suppressed,
-                          estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs))
+                          estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs), label_keys=label_keys)
+    report["class_tabs"] = class_tabs
     out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
@@ -323,11 +350,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 f"(default {defaults.confident_learning_filter})")
     detection.add_argument("--budget", type=int, default=None,
                            help="tasks to flag with --flag-rule budget (default: the estimated number of wrong labels)")
+    detection.add_argument("--quality-threshold", type=float, default=None,
+                           help="with --flag-rule budget: flag every task whose label-quality score is below this "
+                                "(0-1) instead of a number of tasks")
     detection.add_argument("--global-budget", action="store_true",
                            help="spend the budget on the lowest scores overall instead of sharing it among classes")
     detection.add_argument("--confirmation-margin", type=float, default=defaults.confirmation_margin,
                            help="a label humans confirmed is shown again only if its quality score fell by more "
                                 f"than this since (default {defaults.confirmation_margin}; 1: never, 0: whenever it fell)")
+    parser.add_argument("--per-class", action="store_true",
+                        help="also one tab per class, \"Re-label round N — <class>\", for labelers who work one class "
+                             "at a time")
     parser.add_argument("--rounds-dir", default="rounds", help="where round-N/report.{json,md} go (default: rounds)")
     parser.add_argument("--dry-run", action="store_true", help="train and report, write nothing to Label Studio")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for training")
@@ -340,6 +373,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         options.detection = DetectionOptions(
             flag_rule=options.flag_rule, quality_method=options.ranking,
             confident_learning_filter=options.cleanlab_filter, budget=options.budget,
+            quality_threshold=options.quality_threshold,
             per_class=not options.global_budget, confirmation_margin=options.confirmation_margin)
     except ValueError as error:
         parser.error(str(error))
@@ -360,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Report: {report['report_dir']}/report.md")
     if report["tab_url"]:
         print(f"Re-label round {report['round']} tab: {report['tab_url']}")
+    for class_name, url in report.get("class_tabs", {}).items():
+        print(f"Re-label round {report['round']} — {class_name} tab: {url}")
     return 0
 
 

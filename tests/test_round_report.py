@@ -22,12 +22,12 @@ def test_tag_plan_keeps_data_fields_and_only_writes_changes():
              {"id": 5, "data": {"text": "e", "relabel_round": 2, "relabel_rank": 3, "relabel_quality": 0.3}}]
     flags = [disagreement(1, "a", "b", 0.1), disagreement(2, "a", "b", 0.2), disagreement(5, "a", "b", 0.3)]
     tags = round_tags(flags, round_number=2)
-    assert tags[2] == {"relabel_round": 2, "relabel_rank": 2, "relabel_quality": 0.2}
+    assert tags[2] == {"relabel_round": 2, "relabel_rank": 2, "relabel_quality": 0.2, "relabel_classes": "|a|"}
     updates = dict(planned_tag_updates(tasks, round_number=2, tags=tags))
-    assert updates == {1: {"text": "a", "source": "web", "relabel_round": 2, "relabel_rank": 1, "relabel_quality": 0.1},
-                       2: {"text": "b", "relabel_round": 2, "relabel_rank": 2, "relabel_quality": 0.2},
-                       3: {"text": "c"}}
+    assert updates == {1: {"text": "a", "source": "web", **tags[1]}, 2: {"text": "b", **tags[2]},
+                       3: {"text": "c"}, 5: {"text": "e", **tags[5]}}
     # an earlier round's tag stays (its tab keeps its tasks); an unchanged task is not written again
+    assert dict(planned_tag_updates([{"id": 5, "data": {"text": "e", **tags[5]}}], 2, tags)) == {}
 
 
 def disagreement(task_id, human, model, quality, flagged=None):
@@ -97,10 +97,36 @@ def test_sync_round_detection_options_from_the_command_line(capsys):
 
     assert parse_args(["--project", "1"]).detection == DetectionOptions()
     options = parse_args(["--project", "1", "--flag-rule", "budget", "--budget", "40", "--global-budget",
-                          "--ranking", "self_confidence", "--confirmation-margin", "0.5", "--repeats", "3"])
+                          "--ranking", "self_confidence", "--confirmation-margin", "0.5", "--repeats", "3",
+                          "--quality-threshold", "0.3", "--per-class"])
     assert options.detection == DetectionOptions(flag_rule="budget", budget=40, per_class=False,
-                                                 quality_method="self_confidence", confirmation_margin=0.5)
-    assert options.repeats == 3
+                                                 quality_method="self_confidence", confirmation_margin=0.5,
+                                                 quality_threshold=0.3)
+    assert options.repeats == 3 and options.per_class
     with pytest.raises(SystemExit):
         parse_args(["--project", "1", "--confirmation-margin", "3"])
     assert "confirmation_margin must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_ner_report_counts_span_errors_per_class_and_no_flips():
+    found = [Disagreement(1, True, 0.1, "PER 'Ann'", "(no entities)",
+                          {"classes": ["PER"], "label_classes": ["PER"], "errors": {"added": {"PER": 1}}}),
+             Disagreement(2, True, 0.2, "PER 'Rome'", "LOC 'Rome'",
+                          {"classes": ["LOC", "PER"], "label_classes": ["PER"], "errors": {"retyped": {"PER": 1}}}),
+             Disagreement(3, False, 0.9, "LOC 'Oslo'", "LOC 'Oslo'",
+                          {"classes": [], "label_classes": ["LOC"], "errors": {}})]
+    report = build_report(round_number=1, project={"id": 2}, model_version="model-v1-z",
+                          stored={"adapter": "ner", "warnings": [{"task": 3, "annotation": 9, "note": "misaligned"}]},
+                          disagreements=found, annotations={1: 1, 2: 2, 3: 3}, history=[], tab_url=None,
+                          dry_run=False, label_keys={1: '[[0, 3, "PER"]]', 2: "k2", 3: "k3"})
+    assert report["per_class"] == {"LOC": {"labeled": 1, "flagged": 1}, "PER": {"labeled": 2, "flagged": 2}}
+    assert report["span_errors_per_class"] == {"PER": {"added": 1, "retyped": 1}}
+    assert report["flips"] == [] and report["flagged_tasks"][0]["label_key"] == '[[0, 3, "PER"]]'
+    assert round_tags(ranked_flags(found), 1)[2]["relabel_classes"] == "|LOC|PER|"
+    markdown = report_markdown(report)
+    assert "| PER | 0 | 1 | 1 | 0 |" in markdown and "| human | model | tasks |" not in markdown
+    assert "- task 3 (annotation 9): misaligned" in markdown
+    # the next round compares labels by key: the same spans under a new annotation are "confirmed"
+    outcome = previous_round_outcome(report["flagged_tasks"], {1: {"target": '[[0, 3, "PER"]]', "annotation": 5},
+                                                               2: {"target": "other", "annotation": 6}})
+    assert (outcome["confirmed"], outcome["changed"]) == (1, 1)
