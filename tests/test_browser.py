@@ -35,6 +35,15 @@ def page():
         browser.close()
 
 
+def log_in(page, label_studio) -> None:
+    page.goto(label_studio.url + "/user/login")
+    if page.locator("input[name=email]").count():
+        page.fill("input[name=email]", label_studio.username)
+        page.fill("input[name=password]", label_studio.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/user/login" not in url, wait_until="commit")  # logged in: home page
+
+
 def test_round_tab_and_task_in_the_browser(label_studio, backend, page, tmp_path):
     project_id, rows = create_noisy_project(label_studio, "browser check", n_items=40, noise_rate=0.2, seed=7)
     result = sync_round(label_studio, backend, project_id, tmp_path)
@@ -42,12 +51,7 @@ def test_round_tab_and_task_in_the_browser(label_studio, backend, page, tmp_path
     report = json.loads((tmp_path / "round-1" / "report.json").read_text())
     assert report["flagged"] > 0
 
-    page.goto(label_studio.url + "/user/login")
-    page.fill("input[name=email]", label_studio.username)
-    page.fill("input[name=password]", label_studio.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/user/login" not in url, wait_until="commit")  # logged in: home page
-
+    log_in(page, label_studio)
     page.goto(report["tab_url"])
     page.get_by_text("Re-label round 1", exact=True).first.wait_for()
     page.get_by_text(f"Tasks: {report['flagged']} / {len(rows)}").wait_for(timeout=30_000)
@@ -63,4 +67,23 @@ def test_round_tab_and_task_in_the_browser(label_studio, backend, page, tmp_path
     version_prefix = report["model_version"].rsplit("-", 1)[0]
     page.get_by_text(re.compile(re.escape(version_prefix))).first.wait_for()
     page.get_by_text(re.compile(r"tester@|tester")).first.wait_for()
+    assert page.errors == []
+
+
+def test_per_class_tab_in_the_browser(label_studio, backend, page, tmp_path):
+    # A per-class tab filters with "contains" on a task data text field: it must render in the Data Manager.
+    project_id, rows = create_noisy_project(label_studio, "browser per-class", n_items=40, noise_rate=0.2, seed=8)
+    result = sync_round(label_studio, backend, project_id, tmp_path, "--per-class")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "round-1" / "report.json").read_text())
+    class_name, url = next(iter(report["class_tabs"].items()))
+    expected = [str(t["task"]) for t in report["flagged_tasks"] if t["human"] == class_name]
+
+    log_in(page, label_studio)
+    page.goto(url)
+    page.get_by_text(f"Re-label round 1 — {class_name}", exact=True).first.wait_for()
+    page.get_by_text(f"Tasks: {len(expected)} / {len(rows)}").wait_for(timeout=30_000)
+    rows_shown = page.locator(".lsf-table__row-wrapper")
+    rows_shown.first.wait_for()
+    assert rows_shown.first.inner_text().split()[0] == expected[0]  # most suspicious first
     assert page.errors == []
