@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +36,26 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+@contextmanager
+def quiet_transformers():
+    """Silence transformers' weight report and progress bar while a model loads.
+
+    Every fold loads the pretrained encoder under a new classification head, and transformers
+    reports the new head's weights as missing each time: expected here, and noise in the logs.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _batches(items: Sequence, size: int):
@@ -98,8 +119,9 @@ class FineTunedTextClassifier:
 
         self.device_ = resolve_device(self.device)
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)
-        self.model_ = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(self.classes), ignore_mismatched_sizes=True).to(self.device_)
+        with quiet_transformers():
+            self.model_ = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=len(self.classes), ignore_mismatched_sizes=True).to(self.device_)
 
     def fit(self, texts: Sequence[str], targets: Sequence[str]) -> "FineTunedTextClassifier":
         import torch

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from adapters.text_models import _batches, resolve_device, resolve_encoder
+from adapters.text_models import _batches, quiet_transformers, resolve_device, resolve_encoder
 
 IGNORED = -100  # the label torch's cross-entropy skips: later sub-words of a word, special tokens
 
@@ -46,9 +46,10 @@ class FineTunedTokenClassifier:
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)
         if not self.tokenizer_.is_fast:
             raise ValueError(f"encoder {path} has no fast tokenizer, which word alignment needs")
-        self.model_ = AutoModelForTokenClassification.from_pretrained(
-            path, num_labels=len(self.tags), ignore_mismatched_sizes=True,
-            id2label=dict(enumerate(self.tags)), label2id={t: i for i, t in enumerate(self.tags)}).to(self.device_)
+        with quiet_transformers():
+            self.model_ = AutoModelForTokenClassification.from_pretrained(
+                path, num_labels=len(self.tags), ignore_mismatched_sizes=True,
+                id2label=dict(enumerate(self.tags)), label2id={t: i for i, t in enumerate(self.tags)}).to(self.device_)
 
     def _encode(self, word_lists: Sequence[Sequence[str]]):
         return self.tokenizer_([list(words) for words in word_lists], is_split_into_words=True, truncation=True,
