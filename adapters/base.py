@@ -92,6 +92,9 @@ class TaskAdapter(ABC):
 
     #: short name used in model versions, reports and logs
     name: ClassVar[str]
+    #: the label-quality score (adapters.noise.QUALITY_METHODS) that ranks this task type's labels
+    #: best in the benchmarks, used when DetectionOptions.quality_method is None
+    default_quality_method: ClassVar[str] = "normalized_margin"
 
     @classmethod
     @abstractmethod

@@ -28,14 +28,16 @@ CONFIDENT_LEARNING_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "
 class DetectionOptions:
     """How labels are flagged and ranked; the defaults are the benchmarked best (benchmarks/RESULTS.md).
 
-    `budget`: number of labels the "budget" rule flags (None: cleanlab's estimate of the number of
+    `quality_method`: the label-quality score (QUALITY_METHODS); None means the adapter's own
+    default (`TaskAdapter.default_quality_method`: normalized_margin for classes,
+    confidence_weighted_entropy per word for NER). `budget`: number of labels the "budget" rule flags (None: cleanlab's estimate of the number of
     label errors). `quality_threshold`: the "budget" rule flags every label scored below it instead
     (it wins over `budget`). `confirmation_margin`: how much lower a human-confirmed label's quality score
     must fall before the label is shown again (see `suppress_confirmed`).
     """
 
     flag_rule: str = "budget"
-    quality_method: str = "normalized_margin"
+    quality_method: str | None = None
     confident_learning_filter: str = "both"
     budget: int | None = None
     quality_threshold: float | None = None
@@ -44,7 +46,7 @@ class DetectionOptions:
 
     def __post_init__(self):
         for name, value, allowed in (("flag_rule", self.flag_rule, FLAG_RULES),
-                                     ("quality_method", self.quality_method, QUALITY_METHODS),
+                                     ("quality_method", self.quality_method, (None, *QUALITY_METHODS)),
                                      ("confident_learning_filter", self.confident_learning_filter,
                                       CONFIDENT_LEARNING_FILTERS)):
             if value not in allowed:
@@ -204,7 +206,7 @@ def flag_label_issues(labels: np.ndarray, pred_probs: np.ndarray,
                       options: DetectionOptions = DetectionOptions()) -> tuple[np.ndarray, np.ndarray]:
     """(flagged mask, label-quality scores) of every item under `options`."""
     labels, pred_probs = _check(labels, pred_probs)
-    quality = label_quality_scores(labels, pred_probs, method=options.quality_method)
+    quality = label_quality_scores(labels, pred_probs, method=options.quality_method or "normalized_margin")
     if labels.size == 0:
         return np.zeros(0, dtype=bool), quality
     if options.flag_rule == "disagreement":

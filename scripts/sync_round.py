@@ -23,7 +23,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make the project's packages importable
@@ -279,7 +279,10 @@ def run_round(options: argparse.Namespace) -> dict:
     items = stored["items"]
     targets = [i["target"] for i in items]
     outputs = [adapter.output_from_json(i["output"]) for i in items]
-    disagreements = adapter.find_disagreements([i["task"] for i in items], targets, outputs, options.detection)
+    # What the report records is what ran: an unset ranking becomes the adapter's own.
+    detection = replace(options.detection,
+                        quality_method=options.detection.quality_method or adapter.default_quality_method)
+    disagreements = adapter.find_disagreements([i["task"] for i in items], targets, outputs, detection)
     label_keys = {i["task"]: adapter.target_key(i["target"]) for i in items}
     current_labels = {i["task"]: {"target": label_keys[i["task"]], "annotation": i["annotation"]} for i in items}
     rounds_dir = Path(options.rounds_dir)
@@ -287,7 +290,7 @@ def run_round(options: argparse.Namespace) -> dict:
     history = round_history(reports, current_labels)
     # Labels humans already kept when shown are not shown again without clearly stronger doubt.
     disagreements, suppressed = apply_confirmation_memory(
-        disagreements, confirmed_label_quality(reports, current_labels), options.detection.confirmation_margin)
+        disagreements, confirmed_label_quality(reports, current_labels), detection.confirmation_margin)
     flags = ranked_flags(disagreements)
 
     tab_url, class_tabs = None, {}
@@ -305,7 +308,7 @@ def run_round(options: argparse.Namespace) -> dict:
     report = build_report(round_number=round_number, project=project, model_version=model_version, stored=stored,
                           disagreements=disagreements, annotations={i["task"]: i["annotation"] for i in items},
                           history=history, tab_url=tab_url, dry_run=options.dry_run,
-                          detection=asdict(options.detection), suppressed=suppressed,
+                          detection=asdict(detection), suppressed=suppressed,
                           estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs), label_keys=label_keys)
     report["class_tabs"] = class_tabs
     out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
@@ -342,8 +345,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                            help=f"disagreement: model's class != label; confident_learning: cleanlab's "
                                 f"find_label_issues (higher precision); budget: the --budget lowest label-quality "
                                 f"scores (default {defaults.flag_rule})")
-    detection.add_argument("--ranking", choices=QUALITY_METHODS, default=defaults.quality_method,
-                           help=f"label-quality score that orders the tab (default {defaults.quality_method})")
+    detection.add_argument("--ranking", choices=QUALITY_METHODS, default=None,
+                           help="label-quality score that orders the tab (default: the task type's best, "
+                                "normalized_margin for classification, confidence_weighted_entropy for NER)")
     detection.add_argument("--cleanlab-filter", choices=CONFIDENT_LEARNING_FILTERS,
                            default=defaults.confident_learning_filter,
                            help=f"filter_by of cleanlab's find_label_issues for --flag-rule confident_learning "

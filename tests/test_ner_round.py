@@ -113,6 +113,7 @@ def test_per_class_tabs_hold_the_tasks_flagged_for_that_class(label_studio, ner_
 def test_report_counts_span_errors_per_class(ner_project, ner_round):
     _, planted = ner_project
     report = ner_round["report"]
+    assert report["detection"]["quality_method"] == "confidence_weighted_entropy"  # NER's own default ranking
     errors = report["span_errors_per_class"]
     assert errors["PER"]["missed"] >= 2  # two people nobody labeled
     assert errors["PER"]["misbounded"] >= 1  # a name cut short

@@ -26,12 +26,17 @@ def test_parses_the_choices_config(adapter):
     assert adapter.classes == ["sports", "weather", "food", "technology"]
 
 
-@pytest.mark.parametrize("config", [MULTI_CHOICE, NER, IMAGE, "<View><broken", "", "<View></View>"])
+@pytest.mark.parametrize("config", [MULTI_CHOICE, IMAGE, "<View><broken", "", "<View></View>"])
 def test_other_configs_are_not_text_classification(config):
     assert not TextClassificationAdapter.supports(config)
-    with pytest.raises(UnsupportedLabelConfig, match="supported: text-classification"
+    with pytest.raises(UnsupportedLabelConfig, match="supported: text-classification: .*; ner: "
                        if config.strip() else "no labeling config"):
         adapter_for_config(config)
+
+
+def test_a_span_config_goes_to_the_ner_adapter():
+    assert not TextClassificationAdapter.supports(NER)
+    assert adapter_for_config(NER).name == "ner"
 
 
 def annotation(annotation_id, label, updated_at, cancelled=False):
