@@ -12,6 +12,7 @@ import numpy as np
 
 from adapters.base import Disagreement
 from adapters.noise import suppress_confirmed
+from adapters.spans import ERROR_KINDS
 
 
 def ranked_flags(disagreements: Sequence[Disagreement]) -> list[Disagreement]:
@@ -23,8 +24,9 @@ def previous_round_outcome(previous_flags: Iterable[dict], current_labels: dict[
     """What humans did with the tasks a previous round flagged.
 
     `previous_flags`: that round's flagged rows {task, human, label_key, annotation}. `current_labels`:
-    task id -> {target, annotation} now, `target` being the label's key (`TaskAdapter.target_key`). A task counts as changed when its label differs, confirmed when a newer
-    annotation kept the label, not reviewed when the same annotation still stands.
+    task id -> {target, annotation} now, `target` being the label's key (`TaskAdapter.target_key`).
+    A task counts as changed when its label differs, confirmed when a newer annotation kept the
+    label, not reviewed when the same annotation still stands.
     """
     outcome = Counter()
     for flag in previous_flags:
@@ -92,14 +94,15 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
     flags = ranked_flags(disagreements)
     per_class = Counter(c for d in disagreements for c in d.detail.get("label_classes", [d.human]))
     flagged_per_class = Counter(c for d in flags for c in d.detail.get("classes", [d.human]))
-    span_errors = [d.detail["errors"] for d in flags if "errors" in d.detail]
+    # Span adapters (NER) say how each label differs; "human label -> model label" pairs only mean
+    # something when labels are classes.
+    has_span_errors = any("errors" in d.detail for d in disagreements)
     errors_per_class: dict[str, Counter] = {}
-    for errors in span_errors:
-        for kind, counts in errors.items():
+    for d in flags:
+        for kind, counts in d.detail.get("errors", {}).items():
             for name, count in counts.items():
                 errors_per_class.setdefault(name, Counter())[kind] += count
-    # "human label -> model label" pairs only mean something when labels are classes
-    flips = Counter() if span_errors else Counter((d.human, d.model) for d in flags)
+    flips = Counter() if has_span_errors else Counter((d.human, d.model) for d in flags)
     label_keys = label_keys or {}
     return {
         "round": round_number,
@@ -119,12 +122,14 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
         "flagged_share": round(len(flags) / len(disagreements), 4) if disagreements else 0.0,
         "per_class": {label: {"labeled": per_class[label], "flagged": flagged_per_class[label]}
                       for label in sorted(set(per_class) | set(flagged_per_class))},
-        "span_errors_per_class": {name: dict(errors_per_class[name]) for name in sorted(errors_per_class)},
+        "span_errors_per_class": {name: dict(errors_per_class[name]) for name in sorted(errors_per_class)}
+        if has_span_errors else None,
         "warnings": stored.get("warnings") or [],
         "flips": [{"human": human, "model": model, "count": count}
                   for (human, model), count in flips.most_common()],
         "flagged_tasks": [{"rank": rank, "task": d.task_id, "annotation": annotations.get(d.task_id),
-                           "human": d.human, "label_key": label_keys.get(d.task_id, d.human), "model": d.model, "label_quality": round(d.label_quality, 6),
+                           "human": d.human, "label_key": label_keys.get(d.task_id, d.human), "model": d.model,
+                           "label_quality": round(d.label_quality, 6),
                            **d.detail} for rank, d in enumerate(flags, start=1)],
         "history": history,
         "tab_url": tab_url,
@@ -160,9 +165,7 @@ def report_markdown(report: dict, top: int = 20) -> str:
     span_errors = report.get("span_errors_per_class")
     lines += ["", "## Flagged per class", "", "| class | labeled tasks | flagged |", "|---|---:|---:|"]
     lines += [f"| {label} | {row['labeled']} | {row['flagged']} |" for label, row in report["per_class"].items()]
-    if span_errors:
-        from adapters.spans import ERROR_KINDS
-
+    if span_errors is not None:
         lines += ["", "## Span disagreements in the flagged tasks, per class", "",
                   "Seen from the human label: missed = the model finds an entity the human did not mark; added = a "
                   "human span the model does not find; retyped = same place, other class; misbounded = same class, "

@@ -130,3 +130,11 @@ def test_ner_report_counts_span_errors_per_class_and_no_flips():
     outcome = previous_round_outcome(report["flagged_tasks"], {1: {"target": '[[0, 3, "PER"]]', "annotation": 5},
                                                                2: {"target": "other", "annotation": 6}})
     assert (outcome["confirmed"], outcome["changed"]) == (1, 1)
+    # a span round that flags nothing still has no class-flip table, and classification has no span table
+    quiet = build_report(round_number=2, project={"id": 2}, model_version="v", stored={}, disagreements=found[2:],
+                         annotations={}, history=[], tab_url=None, dry_run=False)
+    assert quiet["span_errors_per_class"] == {} and "| human | model | tasks |" not in report_markdown(quiet)
+    classes = build_report(round_number=2, project={"id": 2}, model_version="v", stored={},
+                           disagreements=[disagreement(1, "a", "b", 0.1)], annotations={}, history=[], tab_url=None,
+                           dry_run=False)
+    assert classes["span_errors_per_class"] is None and "Span disagreements" not in report_markdown(classes)
