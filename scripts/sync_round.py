@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import asdict, replace
@@ -37,18 +36,8 @@ from adapters.noise import CONFIDENT_LEARNING_FILTERS, FLAG_RULES, QUALITY_METHO
 from backend.label_studio import LabelStudioClient, LabelStudioError
 from scripts.round_report import (apply_confirmation_memory, build_report, confirmed_label_quality,
                                   previous_round_outcome, ranked_flags, report_markdown)
+from scripts.round_tabs import create_tab, delete_round_tabs, flagged_classes, next_round, round_tags, tag_tasks
 
-TAB_TITLE = "Re-label round {}"
-CLASS_TAB_TITLE = "Re-label round {} — {}"
-TAB_PATTERN = re.compile(r"^Re-label round (\d+)$")
-# Task data fields that put a task into a round's tab (filter), in order (rank 1 = most suspicious),
-# with the label-quality score the rank comes from (lower = label more likely wrong).
-ROUND_FIELD = "relabel_round"
-RANK_FIELD = "relabel_rank"
-QUALITY_FIELD = "relabel_quality"
-# The classes a flagged task is flagged for, as "|PER|LOC|" (per-class tabs filter on "contains |PER|").
-CLASSES_FIELD = "relabel_classes"
-TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD)
 BACKEND_TITLE = "Re-Label"
 
 
@@ -91,12 +80,6 @@ class BackendClient:
 
     def predictions(self, project_id: int, model_version: str) -> dict:
         return self._request("GET", f"/projects/{project_id}/predictions", params={"model_version": model_version})
-
-
-def next_round(views: list[dict]) -> int:
-    """One past the highest "Re-label round N" tab: a tab is created only when its round completes."""
-    rounds = [int(m.group(1)) for v in views if (m := TAB_PATTERN.match((v.get("data") or {}).get("title") or ""))]
-    return max(rounds, default=0) + 1
 
 
 def ensure_backend_connected(ls: LabelStudioClient, project_id: int, url: str,
@@ -156,83 +139,6 @@ def train(ls: LabelStudioClient, backend: BackendClient, project_id: int, ml_bac
         return job
 
     return wait_for_job(backend, project_id, newest_job, options.timeout, options.poll_interval, options.quiet)
-
-
-def flagged_classes(disagreement) -> list[str]:
-    """The classes a flagged task is flagged for: the adapter's (NER), else the human label's class."""
-    return list(disagreement.detail.get("classes", [disagreement.human]))
-
-
-def round_tags(flags: list, round_number: int) -> dict[int, dict]:
-    """The tag fields of each flagged task, `flags` being ranked most suspicious first."""
-    return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6),
-                        CLASSES_FIELD: "|" + "|".join(flagged_classes(d)) + "|"}
-            for rank, d in enumerate(flags, start=1)}
-
-
-def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, dict]) -> list[tuple[int, dict]]:
-    """(task id, new data) for tasks whose round tags must change.
-
-    Flagged tasks get their `tags`; tasks this round tagged before but no longer flags (a re-run)
-    lose them; an earlier round's tags stay, so its tab still shows what it showed. Label Studio
-    replaces `data` whole, so the new data keeps every existing field.
-    """
-    updates = []
-    for task in tasks:
-        data = dict(task.get("data") or {})
-        wanted = dict(data)
-        if task["id"] in tags:
-            wanted.update(tags[task["id"]])
-        elif data.get(ROUND_FIELD) == round_number:
-            for name in TAG_FIELDS:
-                wanted.pop(name, None)
-        if wanted != data:
-            updates.append((task["id"], wanted))
-    return updates
-
-
-def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags: dict[int, dict], quiet: bool) -> int:
-    """Write the round tags into task data (only where they change); returns how many tasks were written."""
-    updates = planned_tag_updates(tasks, round_number, tags)
-    for task_id, data in tqdm(updates, desc="tagging flagged tasks", unit="task", disable=quiet, file=sys.stderr):
-        ls.update_task_data(task_id, data)
-    return len(updates)
-
-
-# Data Manager task columns of Label Studio 1.23 that a re-labeler does not need; the tab shows the
-# id, the task data, both labels, the prediction's score and the round tags instead.
-HIDDEN_COLUMNS = ("inner_id", "completed_at", "cancelled_annotations", "total_predictions", "annotators",
-                  "annotations_ids", "predictions_model_versions", "file_upload", "storage_filename", "created_at",
-                  "updated_at", "updated_by", "avg_lead_time", "draft_exists", "total_annotations", "data",
-                  f"data.{ROUND_FIELD}")
-
-
-def delete_round_tabs(ls: LabelStudioClient, project_id: int, round_number: int) -> None:
-    """Delete the round's tab and its per-class tabs (a re-run writes them anew)."""
-    title = TAB_TITLE.format(round_number)
-    for view in ls.list_views(project_id):
-        view_title = (view.get("data") or {}).get("title") or ""
-        if view_title == title or view_title.startswith(CLASS_TAB_TITLE.format(round_number, "")):
-            ls.delete_view(view["id"])
-
-
-def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_name: str | None = None) -> dict:
-    """The round's tab (or its tab for one class): flagged tasks, most suspicious first."""
-    title = TAB_TITLE.format(round_number) if class_name is None else CLASS_TAB_TITLE.format(round_number, class_name)
-    rank_column = f"tasks:data.{RANK_FIELD}"
-    filters = [{"filter": f"filter:tasks:data.{ROUND_FIELD}", "operator": "equal", "type": "Number",
-                "value": round_number}]
-    if class_name is not None:
-        filters.append({"filter": f"filter:tasks:data.{CLASSES_FIELD}", "operator": "contains", "type": "String",
-                        "value": f"|{class_name}|"})
-    return ls.create_view(project_id, {
-        "title": title,
-        "filters": {"conjunction": "and", "items": filters},
-        "ordering": [rank_column],
-        "columnsDisplayType": {f"tasks:data.{name}": "Number" for name in TAG_FIELDS},
-        "hiddenColumns": {"explore": [f"tasks:{name}" for name in HIDDEN_COLUMNS],
-                          "labeling": [f"tasks:{name}" for name in HIDDEN_COLUMNS]},
-    })
 
 
 def earlier_reports(rounds_dir: Path, project_id: int, round_number: int) -> list[dict]:

@@ -27,7 +27,7 @@ def make_sentence(rng: random.Random) -> tuple[str, list[list]]:
     template = rng.choice(TEMPLATES)
     values = {"PER": rng.choice(PEOPLE), "LOC": rng.choice(PLACES)}
     values["LOC2"] = rng.choice([p for p in PLACES if p != values["LOC"]])
-    text, spans, position = "", [], 0
+    text, spans = "", []
     for part in template.split(" "):
         key = part.strip("{}") if part.startswith("{") else None
         word = values[key] if key else part

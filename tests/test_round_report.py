@@ -4,7 +4,7 @@ from __future__ import annotations
 from adapters.base import Disagreement
 from scripts.round_report import (apply_confirmation_memory, build_report, confirmed_label_quality,
                                   previous_round_outcome, ranked_flags, report_markdown)
-from scripts.sync_round import next_round, planned_tag_updates, round_tags
+from scripts.round_tabs import next_round, planned_tag_updates, round_tags
 
 
 def test_next_round_counts_completed_round_tabs():

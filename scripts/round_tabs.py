@@ -1,0 +1,111 @@
+"""The round's marks in Label Studio: tags in the flagged tasks' data, and the Data Manager tabs.
+
+A task is in round N's tab when its data holds relabel_round = N; relabel_rank orders the tab (1 =
+most suspicious) and relabel_quality is the label-quality score the rank comes from. Filters on task
+ids (`in_list`) pass the API but crash the Data Manager page and `meta` filters fail, so the tags live
+in the task data (every other field kept). Per-class tabs add a "contains |PER|" filter on
+relabel_classes.
+"""
+from __future__ import annotations
+
+import re
+import sys
+
+from tqdm import tqdm
+
+from backend.label_studio import LabelStudioClient
+
+TAB_TITLE = "Re-label round {}"
+CLASS_TAB_TITLE = "Re-label round {} — {}"
+TAB_PATTERN = re.compile(r"^Re-label round (\d+)$")
+# Task data fields that put a task into a round's tab (filter), in order (rank 1 = most suspicious),
+# with the label-quality score the rank comes from (lower = label more likely wrong).
+ROUND_FIELD = "relabel_round"
+RANK_FIELD = "relabel_rank"
+QUALITY_FIELD = "relabel_quality"
+# The classes a flagged task is flagged for, as "|PER|LOC|" (per-class tabs filter on "contains |PER|").
+CLASSES_FIELD = "relabel_classes"
+TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD)
+
+
+def next_round(views: list[dict]) -> int:
+    """One past the highest "Re-label round N" tab: a tab is created only when its round completes."""
+    rounds = [int(m.group(1)) for v in views if (m := TAB_PATTERN.match((v.get("data") or {}).get("title") or ""))]
+    return max(rounds, default=0) + 1
+
+
+def flagged_classes(disagreement) -> list[str]:
+    """The classes a flagged task is flagged for: the adapter's (NER), else the human label's class."""
+    return list(disagreement.detail.get("classes", [disagreement.human]))
+
+
+def round_tags(flags: list, round_number: int) -> dict[int, dict]:
+    """The tag fields of each flagged task, `flags` being ranked most suspicious first."""
+    return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6),
+                        CLASSES_FIELD: "|" + "|".join(flagged_classes(d)) + "|"}
+            for rank, d in enumerate(flags, start=1)}
+
+
+def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, dict]) -> list[tuple[int, dict]]:
+    """(task id, new data) for tasks whose round tags must change.
+
+    Flagged tasks get their `tags`; tasks this round tagged before but no longer flags (a re-run)
+    lose them; an earlier round's tags stay, so its tab still shows what it showed. Label Studio
+    replaces `data` whole, so the new data keeps every existing field.
+    """
+    updates = []
+    for task in tasks:
+        data = dict(task.get("data") or {})
+        wanted = dict(data)
+        if task["id"] in tags:
+            wanted.update(tags[task["id"]])
+        elif data.get(ROUND_FIELD) == round_number:
+            for name in TAG_FIELDS:
+                wanted.pop(name, None)
+        if wanted != data:
+            updates.append((task["id"], wanted))
+    return updates
+
+
+def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags: dict[int, dict], quiet: bool) -> int:
+    """Write the round tags into task data (only where they change); returns how many tasks were written."""
+    updates = planned_tag_updates(tasks, round_number, tags)
+    for task_id, data in tqdm(updates, desc="tagging flagged tasks", unit="task", disable=quiet, file=sys.stderr):
+        ls.update_task_data(task_id, data)
+    return len(updates)
+
+
+# Data Manager task columns of Label Studio 1.23 that a re-labeler does not need; the tab shows the
+# id, the task data, both labels, the prediction's score and the round tags instead.
+HIDDEN_COLUMNS = ("inner_id", "completed_at", "cancelled_annotations", "total_predictions", "annotators",
+                  "annotations_ids", "predictions_model_versions", "file_upload", "storage_filename", "created_at",
+                  "updated_at", "updated_by", "avg_lead_time", "draft_exists", "total_annotations", "data",
+                  f"data.{ROUND_FIELD}")
+
+
+def delete_round_tabs(ls: LabelStudioClient, project_id: int, round_number: int) -> None:
+    """Delete the round's tab and its per-class tabs (a re-run writes them anew)."""
+    title = TAB_TITLE.format(round_number)
+    for view in ls.list_views(project_id):
+        view_title = (view.get("data") or {}).get("title") or ""
+        if view_title == title or view_title.startswith(CLASS_TAB_TITLE.format(round_number, "")):
+            ls.delete_view(view["id"])
+
+
+def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_name: str | None = None) -> dict:
+    """The round's tab (or its tab for one class): flagged tasks, most suspicious first."""
+    title = TAB_TITLE.format(round_number) if class_name is None else CLASS_TAB_TITLE.format(round_number, class_name)
+    rank_column = f"tasks:data.{RANK_FIELD}"
+    filters = [{"filter": f"filter:tasks:data.{ROUND_FIELD}", "operator": "equal", "type": "Number",
+                "value": round_number}]
+    if class_name is not None:
+        filters.append({"filter": f"filter:tasks:data.{CLASSES_FIELD}", "operator": "contains", "type": "String",
+                        "value": f"|{class_name}|"})
+    return ls.create_view(project_id, {
+        "title": title,
+        "filters": {"conjunction": "and", "items": filters},
+        "ordering": [rank_column],
+        "columnsDisplayType": {f"tasks:data.{name}": "Number" for name in TAG_FIELDS},
+        "hiddenColumns": {"explore": [f"tasks:{name}" for name in HIDDEN_COLUMNS],
+                          "labeling": [f"tasks:{name}" for name in HIDDEN_COLUMNS]},
+    })
