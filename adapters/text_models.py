@@ -119,6 +119,8 @@ class FineTunedTextClassifier:
 
         self.device_ = resolve_device(self.device)
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+        # The backend predicts from several request threads; a fast tokenizer is not thread-safe.
+        self.predict_lock_ = threading.Lock()
         with quiet_transformers():
             self.model_ = AutoModelForSequenceClassification.from_pretrained(
                 path, num_labels=len(self.classes), ignore_mismatched_sizes=True).to(self.device_)
@@ -148,7 +150,7 @@ class FineTunedTextClassifier:
         import torch
 
         outputs = []
-        with torch.inference_mode():
+        with self.predict_lock_, torch.inference_mode():
             for _, batch in _batches(list(texts), 64):
                 encoded = self.tokenizer_(batch, padding=True, truncation=True, max_length=self.max_length,
                                           return_tensors="pt").to(self.device_)

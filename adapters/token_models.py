@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -44,6 +45,8 @@ class FineTunedTokenClassifier:
 
         self.device_ = resolve_device(self.device)
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+        # The backend predicts from several request threads; a fast tokenizer is not thread-safe.
+        self.predict_lock_ = threading.Lock()
         if not self.tokenizer_.is_fast:
             raise ValueError(f"encoder {path} has no fast tokenizer, which word alignment needs")
         with quiet_transformers():
@@ -96,7 +99,7 @@ class FineTunedTokenClassifier:
         import torch
 
         outputs: list[np.ndarray] = []
-        with torch.inference_mode():
+        with self.predict_lock_, torch.inference_mode():
             for _, batch in _batches(list(word_lists), 64):
                 if not any(len(words) for words in batch):
                     outputs += [np.zeros((0, len(self.tags))) for _ in batch]
