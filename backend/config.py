@@ -100,6 +100,7 @@ class Settings:
         return replace(self, **overrides)
 
     def adapter_options(self) -> dict:
-        """Options every adapter constructor accepts from the backend's configuration."""
+        """The backend's model options: each adapter takes those its constructor names, and the dict
+        under its name overrides them for it alone (see `adapters.adapter_for_config`)."""
         return {"mode": self.text_mode, "encoder": self.text_encoder or None, "epochs": self.finetune_epochs,
                 "device": self.device, "seed": self.seed, "ner": {"epochs": self.ner_epochs}}
