@@ -28,7 +28,7 @@ class FineTunedTokenClassifier:
     """
 
     def __init__(self, tags: Sequence[str], encoder: str | None = None, epochs: int = 3, batch_size: int = 16,
-                 learning_rate: float = 1e-4, max_length: int = 256, min_steps: int = 150, device: str = "auto",
+                 learning_rate: float = 1e-4, max_length: int = 256, min_steps: int = 100, device: str = "auto",
                  seed: int = 0):
         self.tags = list(tags)
         self.encoder = encoder

@@ -13,7 +13,7 @@
 | RELABEL_TEXT_MODE | ensemble (frozen encoder + TF-IDF, linear heads), embedding, finetune, finetune_ensemble | ensemble |
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in the finetune modes (few: more epochs memorise more noise) | 2 |
-| RELABEL_NER_EPOCHS | epochs per fold of the NER token classifier (fine-tuned; at least 150 steps on small projects) | 3 |
+| RELABEL_NER_EPOCHS | epochs per fold of the NER token classifier (fine-tuned; at least 100 steps on small projects) | 3 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
