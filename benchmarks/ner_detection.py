@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""NER: how well the flags find corrupted sentences in CoNLL-2003, and what re-labeling rounds give (by hand).
+
+A subset of CoNLL-2003 English train gets span noise (benchmarks/ner_data.py: an entity dropped,
+retyped, shifted by one word, or a spurious span added) on a share of its entities. The NER
+adapter's fine-tuned MiniLM token classifier predicts every sentence out of fold (K folds) and in
+sample; each rule flags sentences through the product's own `adapter.find_disagreements`. Then
+rounds: a simulated annotator fixes each flagged sentence (right with probability
+--annotator-accuracy, else leaves it; a sentence kept is remembered as confirmed, as sync_round does),
+the model is retrained, and entity F1 on the dev set is
+measured after each round. Prints Markdown tables.
+
+    .venv/bin/python benchmarks/ner_detection.py                       # 800 sentences, 10% and 20%, 2 rounds
+    .venv/bin/python benchmarks/ner_detection.py --sentences 300 --noise 0.2 --rounds 1   # a quick look
+
+Sentence-level scores: precision, recall, F1 of the flagged set; AUPRC of the label-quality ranking;
+precision@k with k the true number of corrupted sentences (both follow the row's ranking). In-sample
+rows use the model fitted on all sentences (the paper's set-up).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from adapters.folds import in_sample_outputs, repeated_out_of_fold_outputs  # noqa: E402
+from adapters.ner import NerAdapter  # noqa: E402
+from adapters.noise import DetectionOptions, suppress_confirmed  # noqa: E402
+from benchmarks.detection_quality import scores  # noqa: E402
+from benchmarks.ner_data import CONLL_CLASSES, DEFAULT_CONLL, Sentence, entity_f1, inject_span_noise, read_conll  # noqa: E402
+
+LABEL_CONFIG = ('<View><Labels name="label" toName="text">' + "".join(f'<Label value="{c}"/>' for c in CONLL_CLASSES)
+                + '</Labels><Text name="text" value="$text"/></View>')
+RULES = {  # name -> (prediction source, options)
+    "ours: OOF, worst-word budget (default)": ("out_of_fold", DetectionOptions()),
+    "OOF, budget, ranked by self_confidence": ("out_of_fold", DetectionOptions(quality_method="self_confidence")),
+    "OOF, budget, ranked by normalized_margin": ("out_of_fold", DetectionOptions(quality_method="normalized_margin")),
+    "OOF, budget, k from cleanlab filter confident_learning": (
+        "out_of_fold", DetectionOptions(confident_learning_filter="confident_learning")),
+    "OOF, spans differ": ("out_of_fold", DetectionOptions(flag_rule="disagreement")),
+    "OOF, cleanlab token issues": ("out_of_fold", DetectionOptions(flag_rule="confident_learning")),
+    "paper: in-sample, spans differ": ("in_sample", DetectionOptions(flag_rule="disagreement")),
+    "in-sample, worst-word budget": ("in_sample", DetectionOptions()),
+}
+
+
+def texts_and_targets(sentences: list[Sentence]) -> tuple[list[str], list[list]]:
+    pairs = [s.to_text() for s in sentences]
+    return [text for text, _ in pairs], [[list(span) for span in spans] for _, spans in pairs]
+
+
+def detect(adapter: NerAdapter, targets: list, outputs: list, options: DetectionOptions):
+    found = adapter.find_disagreements(list(range(len(targets))), targets, outputs, options)
+    return np.array([d.flagged for d in found]), np.array([d.label_quality for d in found])
+
+
+def out_of_fold(adapter: NerAdapter, features, targets, folds: int, seed: int) -> list:
+    return repeated_out_of_fold_outputs(adapter.new_model, features, targets, folds, 1, adapter.average_outputs,
+                                        seed, strata=adapter.fold_strata(targets))
+
+
+def dev_f1(adapter: NerAdapter, model, dev_features, dev_targets) -> float:
+    predicted = [[list(s) for s in adapter.predicted_spans(o)] for o in model.predict(dev_features)]
+    return entity_f1(dev_targets, predicted)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_CONLL)
+    parser.add_argument("--sentences", type=int, default=800,
+                        help="train sentences used (the first N; 800 keep the whole run under 20 min on 2 cores)")
+    parser.add_argument("--dev-sentences", type=int, default=1000)
+    parser.add_argument("--noise", type=float, nargs="+", default=[0.1, 0.2], help="shares of entities corrupted")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="re-labeling rounds, run at the last noise level")
+    parser.add_argument("--annotator-accuracy", type=float, default=0.95)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    run_started = time.perf_counter()
+
+    clean = read_conll(args.data / "train.txt", args.sentences)
+    dev_texts, dev_targets = texts_and_targets(read_conll(args.data / "dev.txt", args.dev_sentences))
+    adapter = NerAdapter(LABEL_CONFIG, epochs=args.epochs, seed=args.seed)
+    texts, clean_targets = texts_and_targets(clean)
+    features, dev_features = adapter.featurize(texts), adapter.featurize(dev_texts)
+    n_entities = sum(len(t) for t in clean_targets)
+    print(f"CoNLL-2003: {len(clean)} train sentences ({n_entities} entities), {len(dev_texts)} dev sentences; "
+          f"MiniLM token classifier, {args.epochs} epochs, K={args.folds}\n")
+    rounds_table = []
+    for share in args.noise:
+        noisy_sentences, changed = inject_span_noise(clean, share, CONLL_CLASSES, args.seed)
+        targets = texts_and_targets(noisy_sentences)[1]
+        truth = np.array([i in changed for i in range(len(clean))])
+        started = time.perf_counter()
+        outputs = {"out_of_fold": out_of_fold(adapter, features, targets, args.folds, args.seed)}
+        oof_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        full_model = adapter.new_model().fit(features, targets)
+        outputs["in_sample"] = in_sample_outputs(full_model, features)
+        in_sample_seconds = time.perf_counter() - started
+        print(f"## {share:.0%} of entities corrupted: {truth.sum()} of {len(truth)} sentences "
+              f"({truth.mean():.1%}); OOF fits {oof_seconds:.0f} s, full fit {in_sample_seconds:.0f} s\n")
+        print("| rule | flagged | precision | recall | F1 | AUPRC | P@k |\n|---|---:|---:|---:|---:|---:|---:|")
+        default_flagged = 0
+        for name, (source, options) in RULES.items():
+            flagged, quality = detect(adapter, targets, outputs[source], options)
+            row = scores(flagged, quality, truth)
+            default_flagged = default_flagged or row["flagged"]
+            print(f"| {name} | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+                  f"{row['auprc']:.3f} | {row['p_at_k']:.3f} |")
+        rng = np.random.default_rng(args.seed)
+        random_flags = np.zeros(len(truth), dtype=bool)
+        random_flags[rng.choice(len(truth), default_flagged, replace=False)] = True
+        row = scores(random_flags, rng.random(len(truth)), truth)
+        print(f"| random ({default_flagged}) | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | "
+              f"{row['f1']:.3f} | {row['auprc']:.3f} | {row['p_at_k']:.3f} |\n")
+
+        if share != args.noise[-1] or not args.rounds:
+            continue
+        annotator = random.Random(args.seed)
+        wrong = lambda: int(sum(t != c for t, c in zip(targets, clean_targets)))  # noqa: E731
+        rounds_table.append((0, wrong(), 0, 0, 0, dev_f1(adapter, full_model, dev_features, dev_targets)))
+        # As sync_round does: a sentence a human saw flagged and kept is shown again only on clearly
+        # stronger doubt (its score lower by more than the confirmation margin).
+        confirmed_quality = np.full(len(targets), np.nan)
+        options = DetectionOptions()
+        for round_number in range(1, args.rounds + 1):
+            if round_number > 1:
+                outputs["out_of_fold"] = out_of_fold(adapter, features, targets, args.folds, args.seed + round_number)
+            flagged, quality = detect(adapter, targets, outputs["out_of_fold"], options)
+            flagged, _ = suppress_confirmed(flagged, quality, confirmed_quality, options.confirmation_margin)
+            fixed = 0
+            flagged_wrong = int(sum(targets[i] != clean_targets[i] for i in np.flatnonzero(flagged)))
+            for i in np.flatnonzero(flagged):
+                if targets[i] != clean_targets[i] and annotator.random() < args.annotator_accuracy:
+                    targets[i] = clean_targets[i]
+                    confirmed_quality[i] = np.nan
+                    fixed += 1
+                else:  # kept: right already, or the annotator missed the error
+                    confirmed_quality[i] = quality[i]
+            model = adapter.new_model().fit(features, targets)
+            rounds_table.append((round_number, wrong(), int(flagged.sum()), flagged_wrong, fixed,
+                                 dev_f1(adapter, model, dev_features, dev_targets)))
+    if rounds_table:
+        print(f"## Rounds at {args.noise[-1]:.0%} noise (annotator accuracy {args.annotator_accuracy:.0%})\n")
+        print("| after round | sentences still wrong | flagged this round | of them wrong (precision) | fixed | "
+              "dev entity F1 |\n|---:|---:|---:|---:|---:|---:|")
+        for round_number, still_wrong, flagged, flagged_wrong, fixed, f1 in rounds_table:
+            precision = f"{flagged_wrong} ({flagged_wrong / flagged:.2f})" if flagged else "-"
+            print(f"| {round_number} | {still_wrong} | {flagged} | {precision} | {fixed} | {f1:.3f} |")
+        clean_model = adapter.new_model().fit(features, clean_targets)
+        print(f"\nThe same model on the clean labels: dev entity F1 "
+              f"{dev_f1(adapter, clean_model, dev_features, dev_targets):.3f}")
+    print(f"\nWhole run: {(time.perf_counter() - run_started) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
