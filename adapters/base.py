@@ -70,6 +70,25 @@ def no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
+def task_data_value(task: Any, data_key: str) -> tuple[Any, Any]:
+    """(task id, task["data"][data_key]); InvalidTask naming the task and field when it is missing."""
+    task_id = task.get("id") if isinstance(task, dict) else None
+    data = task.get("data") if isinstance(task, dict) else None
+    if not isinstance(data, dict):
+        raise InvalidTask(task_id, "data", "missing or not a JSON object")
+    if data_key not in data:
+        raise InvalidTask(task_id, f"data.{data_key}",
+                          f"missing (the labeling config reads ${data_key}; the task has {sorted(data)})")
+    return task_id, data[data_key]
+
+
+def non_empty_text(task_id: Any, data_key: str, value: Any) -> str:
+    """`value` when it is a text with something in it, else InvalidTask naming the field."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidTask(task_id, f"data.{data_key}", f"expected non-empty text, got {value!r:.60}")
+    return value
+
+
 def latest_annotation(task: dict) -> dict | None:
     """The task's most recent annotation that was not cancelled (skipped), or None.
 

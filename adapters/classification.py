@@ -9,7 +9,8 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from adapters.base import Disagreement, Example, InvalidTask, TaskAdapter, UnsupportedLabelConfig, latest_annotation
+from adapters.base import (Disagreement, Example, InvalidTask, TaskAdapter, UnsupportedLabelConfig,
+                           latest_annotation, task_data_value)
 from adapters.noise import DetectionOptions, estimate_noise_rate, flag_label_issues
 
 
@@ -98,14 +99,7 @@ class ClassificationAdapter(TaskAdapter):
         return value
 
     def input_from_task(self, task: dict) -> Any:
-        task_id = task.get("id") if isinstance(task, dict) else None
-        data = task.get("data") if isinstance(task, dict) else None
-        if not isinstance(data, dict):
-            raise InvalidTask(task_id, "data", "missing or not a JSON object")
-        if self.data_key not in data:
-            raise InvalidTask(task_id, f"data.{self.data_key}",
-                              f"missing (the labeling config reads ${self.data_key}; the task has {sorted(data)})")
-        return self.read_input(task_id, data[self.data_key])
+        return self.read_input(*task_data_value(task, self.data_key))
 
     def example_from_task(self, task: dict) -> Example:
         value = self.input_from_task(task)

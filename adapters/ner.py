@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from adapters.base import Disagreement, Example, InvalidTask, Progress, TaskAdapter, UnsupportedLabelConfig, \
-    latest_annotation, no_progress
+from adapters.base import (Disagreement, Example, InvalidTask, Progress, TaskAdapter, UnsupportedLabelConfig,
+                           latest_annotation, no_progress, non_empty_text, task_data_value)
 from adapters.noise import DetectionOptions, find_confident_label_issues, flag_lowest_quality, label_quality_scores
 from adapters.spans import (Span, class_probabilities, compare_spans, differing_classes, locate_span,
                             sentence_scores, spans_to_tags, tag_names, tags_to_spans, token_classes, tokenize,
@@ -117,17 +117,8 @@ class NerAdapter(TaskAdapter):
     # ---- reading tasks
 
     def input_from_task(self, task: dict) -> str:
-        task_id = task.get("id") if isinstance(task, dict) else None
-        data = task.get("data") if isinstance(task, dict) else None
-        if not isinstance(data, dict):
-            raise InvalidTask(task_id, "data", "missing or not a JSON object")
-        if self.data_key not in data:
-            raise InvalidTask(task_id, f"data.{self.data_key}",
-                              f"missing (the labeling config reads ${self.data_key}; the task has {sorted(data)})")
-        value = data[self.data_key]
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidTask(task_id, f"data.{self.data_key}", f"expected non-empty text, got {value!r:.60}")
-        return value
+        task_id, value = task_data_value(task, self.data_key)
+        return non_empty_text(task_id, self.data_key, value)
 
     def example_from_task(self, task: dict) -> Example:
         text = self.input_from_task(task)

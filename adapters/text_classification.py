@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from adapters.base import InvalidTask, Progress, no_progress
+from adapters.base import Progress, no_progress, non_empty_text
 from adapters.classification import ClassificationAdapter, LinearHead
 from adapters.text_models import DEFAULT_ENCODER, FineTunedTextClassifier, TextEmbedder
 
@@ -135,9 +135,7 @@ class TextClassificationAdapter(ClassificationAdapter):
         return settings
 
     def read_input(self, task_id: Any, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidTask(task_id, f"data.{self.data_key}", f"expected non-empty text, got {value!r:.60}")
-        return value
+        return non_empty_text(task_id, self.data_key, value)
 
     def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> Any:
         if self.mode == "finetune":

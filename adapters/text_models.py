@@ -58,6 +58,19 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+def load_encoder_with_head(path: str, auto_class: str, device: str, **head_options):
+    """(device, tokenizer, model): the encoder at `path` under a transformers `auto_class` head
+    (new, or the one saved there), quietly, on `device` ("auto": a GPU when there is one)."""
+    import transformers
+
+    resolved = resolve_device(device)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    with quiet_transformers():
+        model = getattr(transformers, auto_class).from_pretrained(
+            path, ignore_mismatched_sizes=True, **head_options).to(resolved)
+    return resolved, tokenizer, model
+
+
 def _batches(items: Sequence, size: int):
     for start in range(0, len(items), size):
         yield start, items[start:start + size]
@@ -115,15 +128,10 @@ class FineTunedTextClassifier:
         self.seed = seed
 
     def _load(self, path: str) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        self.device_ = resolve_device(self.device)
-        self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+        self.device_, self.tokenizer_, self.model_ = load_encoder_with_head(
+            path, "AutoModelForSequenceClassification", self.device, num_labels=len(self.classes))
         # The backend predicts from several request threads; a fast tokenizer is not thread-safe.
         self.predict_lock_ = threading.Lock()
-        with quiet_transformers():
-            self.model_ = AutoModelForSequenceClassification.from_pretrained(
-                path, num_labels=len(self.classes), ignore_mismatched_sizes=True).to(self.device_)
 
     def fit(self, texts: Sequence[str], targets: Sequence[str]) -> "FineTunedTextClassifier":
         import torch

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from adapters.text_models import _batches, quiet_transformers, resolve_device, resolve_encoder
+from adapters.text_models import _batches, load_encoder_with_head, resolve_encoder
 
 IGNORED = -100  # the label torch's cross-entropy skips: later sub-words of a word, special tokens
 
@@ -41,18 +41,13 @@ class FineTunedTokenClassifier:
         self.seed = seed
 
     def _load(self, path: str) -> None:
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-        self.device_ = resolve_device(self.device)
-        self.tokenizer_ = AutoTokenizer.from_pretrained(path)
-        # The backend predicts from several request threads; a fast tokenizer is not thread-safe.
-        self.predict_lock_ = threading.Lock()
+        self.device_, self.tokenizer_, self.model_ = load_encoder_with_head(
+            path, "AutoModelForTokenClassification", self.device, num_labels=len(self.tags),
+            id2label=dict(enumerate(self.tags)), label2id={t: i for i, t in enumerate(self.tags)})
         if not self.tokenizer_.is_fast:
             raise ValueError(f"encoder {path} has no fast tokenizer, which word alignment needs")
-        with quiet_transformers():
-            self.model_ = AutoModelForTokenClassification.from_pretrained(
-                path, num_labels=len(self.tags), ignore_mismatched_sizes=True,
-                id2label=dict(enumerate(self.tags)), label2id={t: i for i, t in enumerate(self.tags)}).to(self.device_)
+        # The backend predicts from several request threads; a fast tokenizer is not thread-safe.
+        self.predict_lock_ = threading.Lock()
 
     def _encode(self, word_lists: Sequence[Sequence[str]]):
         return self.tokenizer_([list(words) for words in word_lists], is_split_into_words=True, truncation=True,
