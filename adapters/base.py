@@ -10,9 +10,13 @@ type is a new module here and nothing else.
 from __future__ import annotations
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
+
+
+log = logging.getLogger(__name__)
 
 
 class InvalidTask(ValueError):
@@ -127,11 +131,28 @@ class TaskAdapter(ABC):
         Raises InvalidTask naming the task and field when the data is unusable.
         """
 
-    @abstractmethod
     def example_from_task(self, task: dict) -> Example:
-        """Read one Label Studio task (with its annotations) into an Example.
+        """Read one Label Studio task (with its latest annotation) into an Example.
 
-        Raises InvalidTask naming the task and field when the data or the label is unusable.
+        Raises InvalidTask naming the task and field when the data or the label is unusable; what
+        of a label had to be changed to be usable is logged and kept in `Example.notes`.
+        """
+        value = self.input_from_task(task)
+        task_id = task.get("id")
+        annotation = latest_annotation(task)
+        if annotation is None:
+            return Example(task_id=task_id, input=value)
+        target, notes = self.label_from_annotation(task_id, value, annotation)
+        for note in notes:
+            log.warning("label not used as given", extra={"task": task_id, "annotation": annotation.get("id"),
+                                                          "problem": note})
+        return Example(task_id=task_id, input=value, target=target, annotation_id=annotation.get("id"), notes=notes)
+
+    @abstractmethod
+    def label_from_annotation(self, task_id: Any, value: Any, annotation: dict) -> tuple[Any, list[str]]:
+        """(target, notes): the annotation's label in this adapter's form, for the task input `value`
+        (None when the annotation labels nothing for this control), and notes on what of it was
+        changed to be usable. Raises InvalidTask naming the task and field when it is unusable.
         """
 
     @abstractmethod

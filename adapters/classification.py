@@ -9,8 +9,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from adapters.base import (Disagreement, Example, InvalidTask, TaskAdapter, UnsupportedLabelConfig,
-                           latest_annotation, task_data_value)
+from adapters.base import Disagreement, InvalidTask, TaskAdapter, UnsupportedLabelConfig, task_data_value
 from adapters.noise import DetectionOptions, estimate_noise_rate, flag_label_issues
 
 
@@ -101,14 +100,8 @@ class ClassificationAdapter(TaskAdapter):
     def input_from_task(self, task: dict) -> Any:
         return self.read_input(*task_data_value(task, self.data_key))
 
-    def example_from_task(self, task: dict) -> Example:
-        value = self.input_from_task(task)
-        task_id = task.get("id")
-        annotation = latest_annotation(task)
-        if annotation is None:
-            return Example(task_id=task_id, input=value)
-        return Example(task_id=task_id, input=value, target=self.target_from_annotation(task_id, annotation),
-                       annotation_id=annotation.get("id"))
+    def label_from_annotation(self, task_id: Any, value: Any, annotation: dict) -> tuple[str | None, list[str]]:
+        return self.target_from_annotation(task_id, annotation), []
 
     def target_from_annotation(self, task_id: Any, annotation: dict) -> str | None:
         """The class an annotation chose, or None when it chose nothing for this control."""

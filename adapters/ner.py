@@ -9,23 +9,19 @@ label against the model's (exact match; overlap with other bounds is a boundary 
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from adapters.base import (Disagreement, Example, InvalidTask, Progress, TaskAdapter, UnsupportedLabelConfig,
-                           latest_annotation, no_progress, non_empty_text, task_data_value)
+from adapters.base import (Disagreement, InvalidTask, Progress, TaskAdapter, UnsupportedLabelConfig, no_progress,
+                           non_empty_text, task_data_value)
 from adapters.noise import DetectionOptions, find_confident_label_issues, flag_lowest_quality, label_quality_scores
 from adapters.spans import (Span, class_probabilities, compare_spans, differing_classes, locate_span,
                             sentence_scores, spans_to_tags, tag_names, tags_to_spans, token_classes, tokenize,
                             worst_token)
 from adapters.text_models import DEFAULT_ENCODER
-
-log = logging.getLogger(__name__)
-
 
 def parse_labels_config(label_config: str) -> tuple[str, str, str, list[str]]:
     """(from_name, to_name, data key, entity classes) of the first Labels on a Text."""
@@ -120,19 +116,7 @@ class NerAdapter(TaskAdapter):
         task_id, value = task_data_value(task, self.data_key)
         return non_empty_text(task_id, self.data_key, value)
 
-    def example_from_task(self, task: dict) -> Example:
-        text = self.input_from_task(task)
-        task_id = task.get("id")
-        annotation = latest_annotation(task)
-        if annotation is None:
-            return Example(task_id=task_id, input=text)
-        spans, notes = self.spans_from_annotation(task_id, text, annotation)
-        for note in notes:
-            log.warning("span not used as given", extra={"task": task_id, "annotation": annotation.get("id"),
-                                                         "problem": note})
-        return Example(task_id=task_id, input=text, target=spans, annotation_id=annotation.get("id"), notes=notes)
-
-    def spans_from_annotation(self, task_id: Any, text: str, annotation: dict) -> tuple[list[list], list[str]]:
+    def label_from_annotation(self, task_id: Any, text: str, annotation: dict) -> tuple[list[list], list[str]]:
         """The annotation's spans snapped to words, as sorted [start, end, label] lists, and notes on any it changed."""
         field_name = f"annotation {annotation.get('id')} {self.from_name}"
         results = annotation.get("result")
