@@ -23,6 +23,7 @@ from adapters.spans import (Span, class_probabilities, compare_spans, differing_
                             worst_token)
 from adapters.text_models import DEFAULT_ENCODER
 
+
 def parse_labels_config(label_config: str) -> tuple[str, str, str, list[str]]:
     """(from_name, to_name, data key, entity classes) of the first Labels on a Text."""
     from label_studio_sdk.label_interface import LabelInterface
