@@ -7,12 +7,16 @@ ENV PIP_NO_CACHE_DIR=1 \
     TRANSFORMERS_OFFLINE=1 \
     MODEL_DIR=/models
 
+# OpenCV (an ultralytics dependency) needs libGL and GLib even without a screen.
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY adapters adapters
 COPY backend backend
 COPY scripts scripts
-RUN pip install ".[text]"
+RUN pip install ".[text,image]"
 
 VOLUME ["/models"]
 EXPOSE 9090

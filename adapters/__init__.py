@@ -6,11 +6,12 @@ from typing import Any
 
 from adapters.base import (Disagreement, Example, InvalidTask, TaskAdapter, UnsupportedLabelConfig,
                            latest_annotation)
+from adapters.image_classification import ImageClassificationAdapter
 from adapters.ner import NerAdapter
 from adapters.text_classification import TextClassificationAdapter
 
 #: every adapter, in the order they are tried
-ADAPTERS: list[type[TaskAdapter]] = [TextClassificationAdapter, NerAdapter]
+ADAPTERS: list[type[TaskAdapter]] = [TextClassificationAdapter, ImageClassificationAdapter, NerAdapter]
 
 
 def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
@@ -32,7 +33,6 @@ def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
     raise UnsupportedLabelConfig(f"no Re-Label adapter understands this labeling config (supported: {supported})")
 
 
-__all__ = ["ADAPTERS", "Disagreement", "Example", "InvalidTask", "NerAdapter", "TaskAdapter",
-           "TextClassificationAdapter",
-           "UnsupportedLabelConfig",
+__all__ = ["ADAPTERS", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask", "NerAdapter",
+           "TaskAdapter", "TextClassificationAdapter", "UnsupportedLabelConfig",
            "adapter_for_config", "latest_annotation"]

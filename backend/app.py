@@ -89,6 +89,17 @@ class Backend:
             raise RequestError(422, f"training job {job['id']} failed: {job['error']}")
         return job, started
 
+    def media_fetcher(self, project_id: int):
+        """Downloads the project's images with the backend's credentials, for /predict. The client is made
+        on the first download: projects without images never need Label Studio here."""
+        clients: list[LabelStudioClient] = []
+
+        def fetch(url: str, task_id: Any) -> str:
+            if not clients:
+                clients.append(self.client(project_id))
+            return clients[0].download_media(url, task_id, self.settings.media_cache_dir)
+        return fetch
+
     def model(self, project_id: int) -> tuple[str, Any, Any] | None:
         """(version, adapter, model) of the project's latest model, or None before the first training."""
         latest = self.store.latest(project_id)
@@ -97,7 +108,8 @@ class Backend:
         with self._models_lock:
             loaded = self._models.get(project_id)
             if loaded is None or loaded[0] != latest["version"]:
-                adapter = adapter_for_config(latest["label_config"], **self.settings.adapter_options())
+                adapter = adapter_for_config(latest["label_config"], **self.settings.adapter_options(),
+                                             fetch_media=self.media_fetcher(project_id))
                 model = adapter.load_model(self.store.version_dir(project_id, latest["version"]))
                 loaded = self._models[project_id] = (latest["version"], adapter, model)
             return loaded

@@ -14,6 +14,9 @@
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in the finetune modes (few: more epochs memorise more noise) | 2 |
 | RELABEL_NER_EPOCHS | epochs per fold of the NER token classifier (fine-tuned; at least 100 steps on small projects) | 3 |
+| RELABEL_IMAGE_MODEL | image classifier: an ultralytics .pt file (e.g. your yolo11n-cls.pt) or model yaml (trained from scratch) | yolo11n-cls.yaml |
+| RELABEL_IMAGE_EPOCHS | epochs per fold of the image classifier (more on small projects: at least 150 steps) | 20 |
+| RELABEL_IMAGE_SIZE | side in pixels images are resized to for the image classifier | 128 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
@@ -53,6 +56,9 @@ class Settings:
     text_encoder: str = ""
     finetune_epochs: int = 2
     ner_epochs: int = 3
+    image_model: str = "yolo11n-cls.yaml"
+    image_epochs: int = 20
+    image_size: int = 128
     device: str = "auto"
     max_body_mb: int = 64
     check_wait: float = 20.0
@@ -83,6 +89,9 @@ class Settings:
             text_encoder=env("RELABEL_TEXT_ENCODER", ""),
             finetune_epochs=_int("RELABEL_FINETUNE_EPOCHS", cls.finetune_epochs),
             ner_epochs=_int("RELABEL_NER_EPOCHS", cls.ner_epochs),
+            image_model=env("RELABEL_IMAGE_MODEL", cls.image_model),
+            image_epochs=_int("RELABEL_IMAGE_EPOCHS", cls.image_epochs),
+            image_size=_int("RELABEL_IMAGE_SIZE", cls.image_size),
             device=env("RELABEL_DEVICE", cls.device),
             max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
             check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
@@ -103,4 +112,11 @@ class Settings:
         """The backend's model options: each adapter takes those its constructor names, and the dict
         under its name overrides them for it alone (see `adapters.adapter_for_config`)."""
         return {"mode": self.text_mode, "encoder": self.text_encoder or None, "epochs": self.finetune_epochs,
-                "device": self.device, "seed": self.seed, "ner": {"epochs": self.ner_epochs}}
+                "device": self.device, "seed": self.seed, "ner": {"epochs": self.ner_epochs},
+                "image-classification": {"image_model": self.image_model, "epochs": self.image_epochs,
+                                         "image_size": self.image_size}}
+
+    @property
+    def media_cache_dir(self) -> str:
+        """Where images downloaded from Label Studio are kept, so each is fetched once."""
+        return os.path.join(self.model_dir, "media-cache")

@@ -7,6 +7,7 @@ writes predictions in few large requests (each import request costs seconds, wha
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Iterable, Iterator, Sequence
 
 import httpx
@@ -85,6 +86,30 @@ class LabelStudioClient:
             if progress:
                 progress(written, len(predictions))
         return written
+
+    # --- media files ----------------------------------------------------------------------------
+    def download_media(self, url: str, task_id: Any, cache_dir: str) -> str:
+        """A local copy of a task's file (upload, local or cloud storage, http(s) or data: URL), cached in
+        `cache_dir`; label-studio-sdk resolves Label Studio's URL forms and sends the credentials."""
+        from label_studio_sdk._extensions.label_studio_tools.core.utils.io import get_local_path
+
+        from adapters.media import save_data_url
+
+        if url.startswith("data:"):
+            return save_data_url(url, cache_dir)
+        os.makedirs(cache_dir, exist_ok=True)
+        return get_local_path(url, cache_dir=cache_dir, hostname=self.url, access_token=self._media_token(),
+                              task_id=task_id)
+
+    def _media_token(self) -> str:
+        # Files are served outside the API, so the SDK's own requests cannot fetch them. The SDK's token
+        # client gives the key to send: the legacy token as it is, or a personal access token exchanged
+        # for a current access token (the SDK refreshes it when it expires).
+        return self._sdk._client_wrapper._tokens_client.api_key
+
+    def media_fetcher(self, cache_dir: str):
+        """`download_media` with the cache folder bound: the `adapters.media.MediaFetcher` adapters take."""
+        return lambda url, task_id: self.download_media(url, task_id, cache_dir)
 
     # --- Data Manager tabs ----------------------------------------------------------------------
     def list_views(self, project_id: int) -> list[dict]:

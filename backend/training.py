@@ -58,7 +58,8 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     progress(CHECKING_STAGE, 0, 1)
     project = client.get_project(project_id)
     try:
-        adapter = adapter_for_config(project.get("label_config") or "", **settings.adapter_options())
+        adapter = adapter_for_config(project.get("label_config") or "", **settings.adapter_options(),
+                                     fetch_media=client.media_fetcher(settings.media_cache_dir))
     except UnsupportedLabelConfig as error:
         raise TrainingError(f"project {project_id}: {error}") from None
     tasks = client.list_tasks(project_id)

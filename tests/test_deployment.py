@@ -29,6 +29,8 @@ def test_backend_service_defaults_are_the_backends_own():
     environment = COMPOSE["services"]["backend"]["environment"]
     defaults = {"RELABEL_FOLDS": Settings.n_folds, "RELABEL_REPEATS": Settings.n_repeats,
                 "RELABEL_PREDICTION_SOURCE": Settings.prediction_source, "RELABEL_TEXT_MODE": Settings.text_mode,
-                "RELABEL_NER_EPOCHS": Settings.ner_epochs, "RELABEL_DEVICE": Settings.device}
+                "RELABEL_NER_EPOCHS": Settings.ner_epochs, "RELABEL_DEVICE": Settings.device,
+                "RELABEL_IMAGE_MODEL": Settings.image_model, "RELABEL_IMAGE_EPOCHS": Settings.image_epochs,
+                "RELABEL_IMAGE_SIZE": Settings.image_size}
     for name, default in defaults.items():
         assert environment[name] == f"${{{name}:-{default}}}", name

@@ -11,8 +11,6 @@ from scripts.demo_data import LABEL_CONFIG, annotation_result
 
 MULTI_CHOICE = LABEL_CONFIG.replace('choice="single"', 'choice="multiple"')
 NER = '<View><Text name="t" value="$text"/><Labels name="l" toName="t"><Label value="PER"/></Labels></View>'
-IMAGE = '<View><Image name="i" value="$image"/><Choices name="c" toName="i"><Choice value="a"/>' \
-        '<Choice value="b"/></Choices></View>'
 
 
 @pytest.fixture
@@ -26,7 +24,7 @@ def test_parses_the_choices_config(adapter):
     assert adapter.classes == ["sports", "weather", "food", "technology"]
 
 
-@pytest.mark.parametrize("config", [MULTI_CHOICE, IMAGE, "<View><broken", "", "<View></View>"])
+@pytest.mark.parametrize("config", [MULTI_CHOICE, "<View><broken", "", "<View></View>"])
 def test_other_configs_are_not_text_classification(config):
     assert not TextClassificationAdapter.supports(config)
     with pytest.raises(UnsupportedLabelConfig, match="supported: text-classification: .*; ner: "

@@ -1,0 +1,135 @@
+"""Image classifiers for the image classification adapter.
+
+`YoloImageClassifier` trains an ultralytics YOLO classification model (yolo11n-cls by default) on image
+files. Ultralytics learns from a folder per class, so `fit` lays out the training images as links in a
+scratch folder named by class index (class names may hold any character), trains, and keeps the final
+weights in memory; the scratch folder is removed.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from adapters.media import YOLO_IMAGE_SUFFIXES, open_rgb
+from adapters.yolo_runtime import load_yolo, ultralytics_device
+
+DEFAULT_IMAGE_MODEL = "yolo11n-cls.yaml"
+PREDICT_BATCH = 64
+#: ultralytics' RandAugment and random erasing suit long training on large sets; on a project of some
+#: hundred images trained from scratch they keep the model from learning (on generated shapes: 75% accuracy
+#: with them, 95% without, same 50 epochs), so they are off unless `train_options` turns them on
+LIGHT_AUGMENTATION = {"auto_augment": None, "erasing": 0.0}
+WEIGHTS_FILE = "image_classifier.pt"
+
+
+def _class_folder(index: int) -> str:
+    return f"class{index:04d}"
+
+
+def _link_image(source: str, target_stem: Path) -> None:
+    """`target_stem` + suffix as a link to `source` (re-encoded as PNG when ultralytics cannot read its format)."""
+    suffix = Path(source).suffix.lower()
+    if suffix in YOLO_IMAGE_SUFFIXES:
+        os.symlink(os.path.abspath(source), str(target_stem) + suffix)
+    else:
+        open_rgb(source).save(str(target_stem) + ".png")
+
+
+class YoloImageClassifier:
+    """Ultralytics YOLO image classification over image files, predicting probabilities for all `classes`.
+
+    `weights`: a .pt file (e.g. a user's fine-tuned yolo11n-cls.pt) or a model yaml trained from scratch.
+    A fold whose training part lacks some class still predicts every class (zero for the missing ones),
+    so outputs of different folds line up. Small training sets get more epochs, up to `min_steps`
+    optimizer steps. `train_options` go to ultralytics' `train` as they are
+    (e.g. {"fliplr": 0.0} for images that must not be mirrored, such as digits).
+    """
+
+    def __init__(self, classes: Sequence[str], weights: str = DEFAULT_IMAGE_MODEL, epochs: int = 20,
+                 image_size: int = 128, batch_size: int = 32, min_steps: int = 150, device: str = "auto",
+                 seed: int = 0, train_options: dict | None = None):
+        self.classes = list(classes)
+        self.weights = weights
+        self.epochs = epochs
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.min_steps = min_steps
+        self.device = device
+        self.seed = seed
+        self.train_options = dict(train_options or {})
+        self.predict_lock_ = threading.Lock()
+
+    def fit(self, paths: Sequence[str], targets: Sequence[str]) -> "YoloImageClassifier":
+        index = {name: i for i, name in enumerate(self.classes)}
+        seen = sorted({index[t] for t in targets})
+        self.weights_bytes_ = None
+        self.only_class_ = seen[0] if len(seen) == 1 else None
+        if self.only_class_ is not None:
+            return self  # nothing to tell apart: every image is that class
+        with tempfile.TemporaryDirectory(prefix="relabel-image-classifier-") as scratch:
+            dataset = Path(scratch) / "data"
+            for class_index in seen:
+                (dataset / "train" / _class_folder(class_index)).mkdir(parents=True)
+            for number, (path, target) in enumerate(zip(paths, targets)):
+                _link_image(path, dataset / "train" / _class_folder(index[target]) / f"{number:06d}")
+            # Ultralytics validates after the last epoch; on the training images, as there are no others.
+            os.symlink(dataset / "train", dataset / "val")
+            model = load_yolo(self.weights)
+            options = {"epochs": self.epochs_for(len(paths)), "imgsz": self.image_size, "batch": self.batch_size, "workers": 0,
+                       "device": ultralytics_device(self.device), "seed": self.seed, "deterministic": True,
+                       # AMP's self-check downloads weights; offline it cannot, so AMP stays off unless asked for.
+                       "amp": False, "plots": False, "val": False, "verbose": False,
+                       "project": str(Path(scratch) / "runs"), "name": "fit", "exist_ok": True,
+                       **LIGHT_AUGMENTATION, **self.train_options}
+            model.train(data=str(dataset), **options)
+            weights_file = Path(scratch) / "runs" / "fit" / "weights" / "last.pt"
+            self.weights_bytes_ = weights_file.read_bytes()
+            self.model_ = load_yolo(str(weights_file))
+        self._read_class_order()
+        return self
+
+    def epochs_for(self, n_images: int) -> int:
+        """`epochs`, or more on a small project: a network trained from scratch needs some hundred steps."""
+        steps_per_epoch = -(-n_images // self.batch_size)
+        return max(self.epochs, -(-self.min_steps // max(steps_per_epoch, 1)))
+
+    def _read_class_order(self) -> None:
+        # The model's own class order (folder names sorted) -> our class indices.
+        names = self.model_.names
+        self.model_classes_ = np.array([int(names[i][len("class"):]) for i in range(len(names))])
+
+    def predict(self, paths: Sequence[str]) -> np.ndarray:
+        probabilities = np.zeros((len(paths), len(self.classes)))
+        if self.only_class_ is not None:
+            probabilities[:, self.only_class_] = 1.0
+            return probabilities
+        device = ultralytics_device(self.device)
+        with self.predict_lock_:  # an ultralytics predictor is not safe to share between threads
+            for start in range(0, len(paths), PREDICT_BATCH):
+                images = [open_rgb(p) for p in paths[start:start + PREDICT_BATCH]]
+                results = self.model_.predict(images, imgsz=self.image_size, device=device, verbose=False)
+                for offset, result in enumerate(results):
+                    probabilities[start + offset, self.model_classes_] = result.probs.data.float().cpu().numpy()
+        return probabilities
+
+    def save(self, directory: str) -> None:
+        if self.weights_bytes_ is not None:
+            Path(directory, WEIGHTS_FILE).write_bytes(self.weights_bytes_)
+
+    @classmethod
+    def load(cls, directory: str, classes: Sequence[str], only_class: int | None = None, **options: Any
+             ) -> "YoloImageClassifier":
+        model = cls(classes, **options)
+        model.only_class_ = only_class
+        model.weights_bytes_ = None
+        if only_class is None:
+            path = os.path.join(directory, WEIGHTS_FILE)
+            model.weights_bytes_ = Path(path).read_bytes()
+            model.model_ = load_yolo(path)
+            model._read_class_order()
+        return model

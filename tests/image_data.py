@@ -1,0 +1,50 @@
+"""Generated images for the image tests: each class a shape in its own colour, at a random place and size."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+SHAPE_CLASSES = ("circle", "square", "triangle")
+_COLOURS = {"circle": (220, 40, 40), "square": (40, 200, 60), "triangle": (40, 60, 220)}
+
+IMAGE_CONFIG = """<View>
+  <Image name="image" value="$image"/>
+  <Choices name="shape" toName="image" choice="single">
+    <Choice value="circle"/><Choice value="square"/><Choice value="triangle"/>
+  </Choices>
+</View>"""
+
+
+def draw_shape(shape: str, rng: random.Random, size: int = 48):
+    """A PIL image of `shape` on a dark background."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), tuple(rng.randint(0, 60) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    side = rng.randint(size // 3, size // 2 + 2)
+    x, y = rng.randint(2, size - side - 2), rng.randint(2, size - side - 2)
+    colour = tuple(min(255, max(0, value + rng.randint(-30, 30))) for value in _COLOURS[shape])
+    if shape == "circle":
+        draw.ellipse([x, y, x + side, y + side], fill=colour)
+    elif shape == "square":
+        draw.rectangle([x, y, x + side, y + side], fill=colour)
+    else:
+        draw.polygon([(x, y + side), (x + side // 2, y), (x + side, y + side)], fill=colour)
+    return image
+
+
+def write_shapes(folder: Path, per_class: int, seed: int = 0) -> list[tuple[Path, str]]:
+    """`per_class` PNG files of each shape in `folder`, interleaved by class: [(path, shape)]."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for number in range(per_class):
+        for shape in SHAPE_CLASSES:
+            path = folder / f"{shape}-{number:03d}.png"
+            draw_shape(shape, rng).save(path)
+            files.append((path, shape))
+    return files
+
+
+def choice_result(shape: str) -> list[dict]:
+    return [{"from_name": "shape", "to_name": "image", "type": "choices", "value": {"choices": [shape]}}]
