@@ -67,7 +67,10 @@ def ultralytics_device(device: str) -> str:
 
 def load_yolo(weights: str):
     """An ultralytics YOLO model from a .pt file or a model yaml, without touching the network."""
-    prepare_offline_ultralytics()
-    from ultralytics import YOLO
+    try:
+        prepare_offline_ultralytics()
+        from ultralytics import YOLO
+    except ImportError as error:
+        raise ImportError(f"image models need ultralytics ({error}): pip install 'relabel[image]'") from error
 
     return YOLO(resolve_weights(weights))

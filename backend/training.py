@@ -26,10 +26,13 @@ class TrainingError(RuntimeError):
     """The project cannot be trained on as it is; the message says why and where."""
 
 
-def read_examples(adapter: TaskAdapter, tasks: list[dict]) -> list:
-    """Examples of every task; all unusable tasks are named in one error rather than skipped silently."""
+def read_examples(adapter: TaskAdapter, tasks: list[dict], progress: Progress = no_progress) -> list:
+    """Examples of every task; all unusable tasks are named in one error rather than skipped silently.
+    (Image adapters download each task's image here: progress is reported per task.)"""
     examples, problems = [], []
-    for task in tasks:
+    for number, task in enumerate(tasks):
+        if number % 50 == 0:
+            progress(CHECKING_STAGE, number, len(tasks))
         try:
             examples.append(adapter.example_from_task(task))
         except InvalidTask as problem:
@@ -65,13 +68,13 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     tasks = client.list_tasks(project_id)
     if not tasks:
         raise TrainingError(f"project {project_id} has no tasks: import and label some first")
-    examples = read_examples(adapter, tasks)
+    examples = read_examples(adapter, tasks, progress)
     labeled = [e for e in examples if e.target is not None]
     unlabeled = [e for e in examples if e.target is None]
     problem = adapter.training_problem([e.target for e in labeled], settings.n_folds)
     if problem:
         raise TrainingError(f"project {project_id}: {problem}")
-    progress(CHECKING_STAGE, 1, 1)
+    progress(CHECKING_STAGE, len(tasks), len(tasks))
 
     model_fingerprint = fingerprint(adapter, settings, project.get("label_config"), examples)
     version = store.version_for(project_id, model_fingerprint)

@@ -149,3 +149,16 @@ def test_a_fold_without_some_class_still_predicts_every_class(shapes):
     assert probabilities.shape == (4, 3) and np.all(probabilities[:, 2] == 0)
     single = YoloImageClassifier(SHAPE_CLASSES, image_size=32, device="cpu").fit([two_shapes[0][0]], ["square"])
     assert single.predict([two_shapes[0][0]]).tolist() == [[0.0, 1.0, 0.0]]
+
+
+def test_training_starts_from_a_users_weights_file(trained, shapes, tmp_path):
+    model, paths, labels = trained
+    model.save(str(tmp_path))  # stands in for a user's yolo11n-cls.pt
+    weights = str(tmp_path / "image_classifier.pt")
+    adapter = adapter_for_config(IMAGE_CONFIG, image_model=weights, epochs=1, image_size=32, device="cpu")
+    assert adapter.settings()["image_model"] == weights
+    tuned = adapter.new_model()
+    tuned.min_steps = 3
+    tuned.fit(paths[:45], labels[:45])
+    accuracy = np.mean(np.array(SHAPE_CLASSES)[tuned.predict(paths[45:]).argmax(axis=1)] == np.array(labels[45:]))
+    assert accuracy >= 0.8  # one short epoch from the trained weights, not from scratch
