@@ -6,12 +6,14 @@ from typing import Any
 
 from adapters.base import (Disagreement, Example, InvalidTask, TaskAdapter, UnsupportedLabelConfig,
                            latest_annotation)
+from adapters.detection import DetectionAdapter
 from adapters.image_classification import ImageClassificationAdapter
 from adapters.ner import NerAdapter
 from adapters.text_classification import TextClassificationAdapter
 
 #: every adapter, in the order they are tried
-ADAPTERS: list[type[TaskAdapter]] = [TextClassificationAdapter, ImageClassificationAdapter, NerAdapter]
+ADAPTERS: list[type[TaskAdapter]] = [TextClassificationAdapter, ImageClassificationAdapter, NerAdapter,
+                                       DetectionAdapter]
 
 
 def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
@@ -33,6 +35,6 @@ def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
     raise UnsupportedLabelConfig(f"no Re-Label adapter understands this labeling config (supported: {supported})")
 
 
-__all__ = ["ADAPTERS", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask", "NerAdapter",
+__all__ = ["ADAPTERS", "DetectionAdapter", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask", "NerAdapter",
            "TaskAdapter", "TextClassificationAdapter", "UnsupportedLabelConfig",
            "adapter_for_config", "latest_annotation"]

@@ -118,6 +118,8 @@ class TaskAdapter(ABC):
     #: the label-quality score (adapters.noise.QUALITY_METHODS) that ranks this task type's labels
     #: best in the benchmarks, used when DetectionOptions.quality_method is None
     default_quality_method: ClassVar[str] = "normalized_margin"
+    #: K of the K-fold out-of-fold predictions when the backend's RELABEL_FOLDS leaves it open
+    default_folds: ClassVar[int] = 5
 
     @classmethod
     @abstractmethod

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from adapters.media import YOLO_IMAGE_SUFFIXES, open_rgb
+from adapters.media import link_image_for_yolo, open_rgb
 from adapters.yolo_runtime import load_yolo, ultralytics_device
 
 DEFAULT_IMAGE_MODEL = "yolo11n-cls.yaml"
@@ -31,21 +31,12 @@ def _class_folder(index: int) -> str:
     return f"class{index:04d}"
 
 
-def _link_image(source: str, target_stem: Path) -> None:
-    """`target_stem` + suffix as a link to `source` (re-encoded as PNG when ultralytics cannot read its format)."""
-    suffix = Path(source).suffix.lower()
-    if suffix in YOLO_IMAGE_SUFFIXES:
-        os.symlink(os.path.abspath(source), str(target_stem) + suffix)
-    else:
-        open_rgb(source).save(str(target_stem) + ".png")
-
-
 class YoloImageClassifier:
     """Ultralytics YOLO image classification over image files, predicting probabilities for all `classes`.
 
     `weights`: a .pt file (e.g. a user's fine-tuned yolo11n-cls.pt) or a model yaml trained from scratch.
     A fold whose training part lacks some class still predicts every class (zero for the missing ones),
-    so outputs of different folds line up. Small training sets get more epochs, up to `min_steps`
+    so outputs of different folds line up. Small training sets trained from scratch get more epochs, up to `min_steps`
     optimizer steps. `train_options` go to ultralytics' `train` as they are
     (e.g. {"fliplr": 0.0} for images that must not be mirrored, such as digits).
     """
@@ -76,7 +67,7 @@ class YoloImageClassifier:
             for class_index in seen:
                 (dataset / "train" / _class_folder(class_index)).mkdir(parents=True)
             for number, (path, target) in enumerate(zip(paths, targets)):
-                _link_image(path, dataset / "train" / _class_folder(index[target]) / f"{number:06d}")
+                link_image_for_yolo(path, dataset / "train" / _class_folder(index[target]) / f"{number:06d}")
             # Ultralytics validates after the last epoch; on the training images, as there are no others.
             os.symlink(dataset / "train", dataset / "val")
             model = load_yolo(self.weights)
@@ -94,7 +85,9 @@ class YoloImageClassifier:
         return self
 
     def epochs_for(self, n_images: int) -> int:
-        """`epochs`, or more on a small project: a network trained from scratch needs some hundred steps."""
+        """`epochs`, or more when training from scratch on a small project (a network needs some hundred steps)."""
+        if not self.weights.endswith((".yaml", ".yml")):
+            return self.epochs  # from trained weights: the epochs asked for
         steps_per_epoch = -(-n_images // self.batch_size)
         return max(self.epochs, -(-self.min_steps // max(steps_per_epoch, 1)))
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import os
+from pathlib import Path
 from typing import Any, Callable
 
 from adapters.base import InvalidTask
@@ -76,3 +77,12 @@ def open_rgb(path: str):
 
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def link_image_for_yolo(source: str, target_stem: Path) -> None:
+    """`target_stem` + suffix as a link to `source` (re-encoded as PNG when ultralytics cannot read its format)."""
+    suffix = Path(source).suffix.lower()
+    if suffix in YOLO_IMAGE_SUFFIXES:
+        os.symlink(os.path.abspath(source), str(target_stem) + suffix)
+    else:
+        open_rgb(source).save(str(target_stem) + ".png")

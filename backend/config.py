@@ -6,7 +6,7 @@
 | LABEL_STUDIO_API_KEY | legacy token or personal access token of a Label Studio user | (none) |
 | MODEL_DIR | model store, one folder per project | ./models |
 | BASIC_AUTH_USER / BASIC_AUTH_PASS | require HTTP basic auth on every endpoint but /health | off |
-| RELABEL_FOLDS | K of the K-fold out-of-fold predictions | 5 |
+| RELABEL_FOLDS | K of the K-fold out-of-fold predictions | the task type's: 5, object detection 3 |
 | RELABEL_REPEATS | K-fold splits (seeds) whose out-of-fold predictions are averaged | 1 |
 | RELABEL_PREDICTION_SOURCE | out_of_fold, or in_sample (the paper's original rule) | out_of_fold |
 | RELABEL_SEED | seed of folds and models | 0 |
@@ -15,8 +15,11 @@
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in the finetune modes (few: more epochs memorise more noise) | 2 |
 | RELABEL_NER_EPOCHS | epochs per fold of the NER token classifier (fine-tuned; at least 100 steps on small projects) | 3 |
 | RELABEL_IMAGE_MODEL | image classifier: an ultralytics .pt file (e.g. your yolo11n-cls.pt) or model yaml (trained from scratch) | yolo11n-cls.yaml |
-| RELABEL_IMAGE_EPOCHS | epochs per fold of the image classifier (more on small projects: at least 150 steps) | 20 |
+| RELABEL_IMAGE_EPOCHS | epochs per fold of the image classifier (from a yaml, at least 150 steps) | 20 |
 | RELABEL_IMAGE_SIZE | side in pixels images are resized to for the image classifier | 128 |
+| RELABEL_DETECTION_MODEL | detector: an ultralytics .pt file (e.g. your yolo11n.pt) or model yaml (trained from scratch) | yolo11n.yaml |
+| RELABEL_DETECTION_EPOCHS | epochs per fold of the detector (from a yaml, at least 300 steps) | 50 |
+| RELABEL_DETECTION_SIZE | side in pixels images are resized to for the detector | 640 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from adapters.folds import PREDICTION_SOURCES
 
 
-def _int(name: str, default: int) -> int:
+def _int(name: str, default: int | None) -> int | None:
     raw = os.environ.get(name, "")
     try:
         return int(raw) if raw else default
@@ -48,7 +51,7 @@ class Settings:
     model_dir: str = "models"
     basic_auth_user: str = ""
     basic_auth_pass: str = field(default="", repr=False)
-    n_folds: int = 5
+    n_folds: int | None = None  # None: the adapter's default_folds
     n_repeats: int = 1
     prediction_source: str = "out_of_fold"
     seed: int = 0
@@ -56,6 +59,9 @@ class Settings:
     text_encoder: str = ""
     finetune_epochs: int = 2
     ner_epochs: int = 3
+    detection_model: str = "yolo11n.yaml"
+    detection_epochs: int = 50
+    detection_size: int = 640
     image_model: str = "yolo11n-cls.yaml"
     image_epochs: int = 20
     image_size: int = 128
@@ -67,7 +73,7 @@ class Settings:
         if self.prediction_source not in PREDICTION_SOURCES:
             raise ValueError(f"RELABEL_PREDICTION_SOURCE must be one of {PREDICTION_SOURCES}, "
                              f"got {self.prediction_source!r}")
-        if self.n_folds < 2:
+        if self.n_folds is not None and self.n_folds < 2:
             raise ValueError(f"RELABEL_FOLDS must be at least 2, got {self.n_folds}")
         if self.n_repeats < 1:
             raise ValueError(f"RELABEL_REPEATS must be at least 1, got {self.n_repeats}")
@@ -92,6 +98,9 @@ class Settings:
             image_model=env("RELABEL_IMAGE_MODEL", cls.image_model),
             image_epochs=_int("RELABEL_IMAGE_EPOCHS", cls.image_epochs),
             image_size=_int("RELABEL_IMAGE_SIZE", cls.image_size),
+            detection_model=env("RELABEL_DETECTION_MODEL", cls.detection_model),
+            detection_epochs=_int("RELABEL_DETECTION_EPOCHS", cls.detection_epochs),
+            detection_size=_int("RELABEL_DETECTION_SIZE", cls.detection_size),
             device=env("RELABEL_DEVICE", cls.device),
             max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
             check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
@@ -114,7 +123,13 @@ class Settings:
         return {"mode": self.text_mode, "encoder": self.text_encoder or None, "epochs": self.finetune_epochs,
                 "device": self.device, "seed": self.seed, "ner": {"epochs": self.ner_epochs},
                 "image-classification": {"image_model": self.image_model, "epochs": self.image_epochs,
-                                         "image_size": self.image_size}}
+                                         "image_size": self.image_size},
+                "object-detection": {"detection_model": self.detection_model, "epochs": self.detection_epochs,
+                                     "image_size": self.detection_size}}
+
+    def for_adapter(self, adapter) -> "Settings":
+        """These settings with the adapter's own defaults where they leave a choice open (K of K-fold)."""
+        return self if self.n_folds is not None else replace(self, n_folds=adapter.default_folds)
 
     @property
     def media_cache_dir(self) -> str:

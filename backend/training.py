@@ -65,6 +65,7 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
                                      fetch_media=client.media_fetcher(settings.media_cache_dir))
     except UnsupportedLabelConfig as error:
         raise TrainingError(f"project {project_id}: {error}") from None
+    settings = settings.for_adapter(adapter)
     tasks = client.list_tasks(project_id)
     if not tasks:
         raise TrainingError(f"project {project_id} has no tasks: import and label some first")

@@ -12,7 +12,16 @@ import numpy as np
 
 from adapters.base import Disagreement
 from adapters.noise import suppress_confirmed
-from adapters.spans import ERROR_KINDS
+from adapters.boxes import ERROR_KINDS as BOX_ERROR_KINDS
+from adapters.spans import ERROR_KINDS as SPAN_ERROR_KINDS
+
+#: what each kind of disagreement means, seen from the human label (spans: NER; boxes: detection)
+ERROR_MEANINGS = {
+    "missed": "the model finds an entity the human did not mark", "added": "a human span the model does not find",
+    "retyped": "same place, other class", "misbounded": "same class, other bounds",
+    "overlooked": "the model sees an object the human did not box", "spurious": "a human box the model does not support",
+    "swapped": "a human box the model sees as another class",
+    "badly_located": "same object and class, boxes overlap too little (IoU < 0.5)"}
 
 
 def ranked_flags(disagreements: Sequence[Disagreement]) -> list[Disagreement]:
@@ -88,21 +97,24 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
 
     Classes come from each disagreement's `detail["label_classes"]` (classes in the human label) and
     `detail["classes"]` (classes it is flagged for) where the adapter gives them (NER), else from
-    the human label itself (classification). `label_keys` (task -> `TaskAdapter.target_key`) let the
+    the human label itself (classification). Adapters whose labels are not classes (spans, boxes) say
+    how each label differs in `detail["errors"]` ({kind: {class: count}}), summed in `errors_per_class`. `label_keys` (task -> `TaskAdapter.target_key`) let the
     next round tell a changed label from a confirmed one.
     """
     flags = ranked_flags(disagreements)
     per_class = Counter(c for d in disagreements for c in d.detail.get("label_classes", [d.human]))
     flagged_per_class = Counter(c for d in flags for c in d.detail.get("classes", [d.human]))
-    # Span adapters (NER) say how each label differs; "human label -> model label" pairs only mean
+    # Span and box adapters say how each label differs; "human label -> model label" pairs only mean
     # something when labels are classes.
-    has_span_errors = any("errors" in d.detail for d in disagreements)
+    has_label_errors = any("errors" in d.detail for d in disagreements)
+    kinds_seen = {kind for d in disagreements for kind in d.detail.get("errors", {})}
+    error_kinds = BOX_ERROR_KINDS if kinds_seen & set(BOX_ERROR_KINDS) else SPAN_ERROR_KINDS
     errors_per_class: dict[str, Counter] = {}
     for d in flags:
         for kind, counts in d.detail.get("errors", {}).items():
             for name, count in counts.items():
                 errors_per_class.setdefault(name, Counter())[kind] += count
-    flips = Counter() if has_span_errors else Counter((d.human, d.model) for d in flags)
+    flips = Counter() if has_label_errors else Counter((d.human, d.model) for d in flags)
     label_keys = label_keys or {}
     return {
         "round": round_number,
@@ -122,8 +134,9 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
         "flagged_share": round(len(flags) / len(disagreements), 4) if disagreements else 0.0,
         "per_class": {label: {"labeled": per_class[label], "flagged": flagged_per_class[label]}
                       for label in sorted(set(per_class) | set(flagged_per_class))},
-        "span_errors_per_class": {name: dict(errors_per_class[name]) for name in sorted(errors_per_class)}
-        if has_span_errors else None,
+        "errors_per_class": {name: dict(errors_per_class[name]) for name in sorted(errors_per_class)}
+        if has_label_errors else None,
+        "error_kinds": list(error_kinds) if has_label_errors else None,
         "warnings": stored.get("warnings") or [],
         "flips": [{"human": human, "model": model, "count": count}
                   for (human, model), count in flips.most_common()],
@@ -162,17 +175,16 @@ def report_markdown(report: dict, top: int = 20) -> str:
                      f"({outcome['changed']} of {outcome['flagged']} flagged tasks were changed by humans)")
     if report["tab_url"]:
         lines.append(f"- tab: {report['tab_url']}")
-    span_errors = report.get("span_errors_per_class")
+    label_errors = report.get("errors_per_class")
     lines += ["", "## Flagged per class", "", "| class | labeled tasks | flagged |", "|---|---:|---:|"]
     lines += [f"| {label} | {row['labeled']} | {row['flagged']} |" for label, row in report["per_class"].items()]
-    if span_errors is not None:
-        lines += ["", "## Span disagreements in the flagged tasks, per class", "",
-                  "Seen from the human label: missed = the model finds an entity the human did not mark; added = a "
-                  "human span the model does not find; retyped = same place, other class; misbounded = same class, "
-                  "other bounds.", "", "| class | " + " | ".join(ERROR_KINDS) + " |",
-                  "|---|" + "---:|" * len(ERROR_KINDS)]
-        lines += [f"| {name} | " + " | ".join(str(counts.get(kind, 0)) for kind in ERROR_KINDS) + " |"
-                  for name, counts in span_errors.items()]
+    if label_errors is not None:
+        kinds = report["error_kinds"]
+        lines += ["", "## Disagreements in the flagged tasks, per class", "",
+                  "Seen from the human label: " + "; ".join(f"{kind} = {ERROR_MEANINGS[kind]}" for kind in kinds) + ".",
+                  "", "| class | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
+        lines += [f"| {name} | " + " | ".join(str(counts.get(kind, 0)) for kind in kinds) + " |"
+                  for name, counts in label_errors.items()]
     else:
         lines += ["", "## Human label -> model label", "", "| human | model | tasks |", "|---|---|---:|"]
         lines += [f"| {f['human']} | {f['model']} | {f['count']} |" for f in report["flips"]] or ["| - | - | 0 |"]

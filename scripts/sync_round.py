@@ -240,7 +240,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the backend URL as Label Studio reaches it, if different (e.g. http://backend:9090 "
                              "inside docker-compose; env RELABEL_BACKEND_URL_FOR_LABEL_STUDIO)")
     parser.add_argument("--folds", type=int, default=None,
-                        help="K of the out-of-fold predictions (default: the backend's RELABEL_FOLDS, 5)")
+                        help="K of the out-of-fold predictions (default: the backend's RELABEL_FOLDS, else 5; object detection 3)")
     parser.add_argument("--prediction-source", choices=("out_of_fold", "in_sample"), default=None,
                         help="out_of_fold (default), or in_sample to reproduce the paper's original rule")
     parser.add_argument("--repeats", type=int, default=None,

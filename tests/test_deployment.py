@@ -31,6 +31,7 @@ def test_backend_service_defaults_are_the_backends_own():
                 "RELABEL_PREDICTION_SOURCE": Settings.prediction_source, "RELABEL_TEXT_MODE": Settings.text_mode,
                 "RELABEL_NER_EPOCHS": Settings.ner_epochs, "RELABEL_DEVICE": Settings.device,
                 "RELABEL_IMAGE_MODEL": Settings.image_model, "RELABEL_IMAGE_EPOCHS": Settings.image_epochs,
-                "RELABEL_IMAGE_SIZE": Settings.image_size}
+                "RELABEL_IMAGE_SIZE": Settings.image_size, "RELABEL_DETECTION_MODEL": Settings.detection_model,
+                "RELABEL_DETECTION_EPOCHS": Settings.detection_epochs, "RELABEL_DETECTION_SIZE": Settings.detection_size}
     for name, default in defaults.items():
-        assert environment[name] == f"${{{name}:-{default}}}", name
+        assert environment[name] == f"${{{name}:-{'' if default is None else default}}}", name

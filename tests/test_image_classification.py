@@ -158,7 +158,8 @@ def test_training_starts_from_a_users_weights_file(trained, shapes, tmp_path):
     adapter = adapter_for_config(IMAGE_CONFIG, image_model=weights, epochs=1, image_size=32, device="cpu")
     assert adapter.settings()["image_model"] == weights
     tuned = adapter.new_model()
-    tuned.min_steps = 3
+    assert tuned.epochs_for(45) == 1  # from trained weights, the epochs asked for; from scratch, at least 150 steps
+    assert adapter_for_config(IMAGE_CONFIG, epochs=1, batch_size=16).new_model().epochs_for(45) == 50
     tuned.fit(paths[:45], labels[:45])
     accuracy = np.mean(np.array(SHAPE_CLASSES)[tuned.predict(paths[45:]).argmax(axis=1)] == np.array(labels[45:]))
     assert accuracy >= 0.8  # one short epoch from the trained weights, not from scratch

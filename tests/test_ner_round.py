@@ -114,14 +114,14 @@ def test_report_counts_span_errors_per_class(ner_project, ner_round):
     _, planted = ner_project
     report = ner_round["report"]
     assert report["detection"]["quality_method"] == "confidence_weighted_entropy"  # NER's own default ranking
-    errors = report["span_errors_per_class"]
+    errors = report["errors_per_class"]
     assert errors["PER"]["missed"] >= 2  # two people nobody labeled
     assert errors["PER"]["misbounded"] >= 1  # a name cut short
     assert errors["PER"]["retyped"] >= 1  # a place labeled as a person (counted under the human's class)
     by_task = {row["task"]: row for row in report["flagged_tasks"]}
     assert by_task[next(t for t, k in planted.items() if k == "short_name")]["errors"] == {"misbounded": {"PER": 1}}
     markdown = (ner_round["rounds_dir"] / "round-1" / "report.md").read_text()
-    assert "## Span disagreements in the flagged tasks, per class" in markdown
+    assert "## Disagreements in the flagged tasks, per class" in markdown
     assert "Re-label round 1 — PER tab:" in ner_round["stdout"]
 
 

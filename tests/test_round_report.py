@@ -120,7 +120,7 @@ def test_ner_report_counts_span_errors_per_class_and_no_flips():
                           disagreements=found, annotations={1: 1, 2: 2, 3: 3}, history=[], tab_url=None,
                           dry_run=False, label_keys={1: '[[0, 3, "PER"]]', 2: "k2", 3: "k3"})
     assert report["per_class"] == {"LOC": {"labeled": 1, "flagged": 1}, "PER": {"labeled": 2, "flagged": 2}}
-    assert report["span_errors_per_class"] == {"PER": {"added": 1, "retyped": 1}}
+    assert report["errors_per_class"] == {"PER": {"added": 1, "retyped": 1}}
     assert report["flips"] == [] and report["flagged_tasks"][0]["label_key"] == '[[0, 3, "PER"]]'
     assert round_tags(ranked_flags(found), 1)[2]["relabel_classes"] == "|LOC|PER|"
     markdown = report_markdown(report)
@@ -133,8 +133,8 @@ def test_ner_report_counts_span_errors_per_class_and_no_flips():
     # a span round that flags nothing still has no class-flip table, and classification has no span table
     quiet = build_report(round_number=2, project={"id": 2}, model_version="v", stored={}, disagreements=found[2:],
                          annotations={}, history=[], tab_url=None, dry_run=False)
-    assert quiet["span_errors_per_class"] == {} and "| human | model | tasks |" not in report_markdown(quiet)
+    assert quiet["errors_per_class"] == {} and "| human | model | tasks |" not in report_markdown(quiet)
     classes = build_report(round_number=2, project={"id": 2}, model_version="v", stored={},
                            disagreements=[disagreement(1, "a", "b", 0.1)], annotations={}, history=[], tab_url=None,
                            dry_run=False)
-    assert classes["span_errors_per_class"] is None and "Span disagreements" not in report_markdown(classes)
+    assert classes["errors_per_class"] is None and "Disagreements in the flagged" not in report_markdown(classes)
