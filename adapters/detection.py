@@ -213,10 +213,15 @@ class DetectionAdapter(TaskAdapter):
         return np.asarray(find_label_issues(labels, predictions), dtype=bool)
 
 
+#: cleanlab's box similarity decays with the distance between boxes in pixels (its EUC_FACTOR is per
+#: pixel), so normalized boxes are given to it as if on an image of this many pixels (YOLO's default size)
+CLEANLAB_PIXELS = 640
+
+
 def _corners(boxes: np.ndarray) -> np.ndarray:
-    """YOLO (x_center, y_center, width, height) as (x1, y1, x2, y2), the form cleanlab takes (any consistent scale)."""
+    """YOLO (x_center, y_center, width, height) as pixel-scale (x1, y1, x2, y2), the form cleanlab takes."""
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-    return np.hstack([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2])
+    return np.hstack([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2]) * CLEANLAB_PIXELS
 
 
 def _errors_by_kind(errors: list[dict], classes: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -11,7 +11,7 @@ predicts every image in sample and out of fold; each rule flags images through t
 recall per kind of injected error, and wall time.
 
     .venv/bin/python benchmarks/detection_boxes.py                     # 40 epochs at 160 px, 3 folds
-    .venv/bin/python benchmarks/detection_boxes.py --epochs 5 --image-size 160   # a quick look
+    .venv/bin/python benchmarks/detection_boxes.py --epochs 5 --image-size 96    # a quick look
 """
 from __future__ import annotations
 

@@ -67,3 +67,27 @@ def round_tabs(label_studio, project_id):
     """The project's "Re-label round N" tabs by title."""
     views = api(label_studio, "GET", "/api/dm/views", params={"project": project_id})
     return {v["data"]["title"]: v for v in views if v["data"].get("title", "").startswith("Re-label round")}
+
+
+def upload_images(label_studio, project_id: int, paths: list) -> dict[str, dict]:
+    """Upload image files to a project as Label Studio does from its import dialog: one task per file.
+    Returns {file name: task} (Label Studio prefixes the stored name; the task's URL ends with the file name)."""
+    handles = [open(path, "rb") for path in paths]
+    try:
+        # Label Studio reads one file per form field: each gets its own name
+        response = requests.post(f"{label_studio.url}/api/projects/{project_id}/import", timeout=120,
+                                 headers={"Authorization": f"Token {label_studio.token}"},
+                                 files=[(Path(path).name, (Path(path).name, handle, "image/png"))
+                                        for path, handle in zip(paths, handles)])
+    finally:
+        for handle in handles:
+            handle.close()
+    assert response.status_code == 201, response.text
+    tasks = all_tasks(label_studio, project_id)
+    return {Path(path).name: next(t for t in tasks if t["data"]["image"].endswith(Path(path).name)) for path in paths}
+
+
+def backend_predict(backend, project_id: int, label_config: str, tasks: list[dict]) -> requests.Response:
+    """POST /predict as Label Studio sends it (project as "<id>.<created timestamp>")."""
+    return requests.post(backend.url + "/predict", timeout=60, json={
+        "tasks": tasks, "project": f"{project_id}.1700000000", "label_config": label_config})

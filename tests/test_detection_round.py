@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 
 from adapters import adapter_for_config
 from scripts.services import free_port, start_backend
 from tests.conftest import BackendServer
 from tests.detection_data import DETECTION_CONFIG, rectangle_results, write_scenes
-from tests.helpers import all_tasks, annotation_snapshot, round_tabs, sync_round, tab_task_ids
+from tests.helpers import (all_tasks, annotation_snapshot, backend_predict, round_tabs, sync_round, tab_task_ids,
+                           upload_images)
 
 pytestmark = pytest.mark.integration
 
@@ -48,21 +48,11 @@ def detection_project(label_studio, tmp_path_factory):
     scenes = write_scenes(tmp_path_factory.mktemp("detection-uploads"), 45, seed=2)
     ls = label_studio.sdk()
     project = ls.projects.create(title="detection planted errors", label_config=DETECTION_CONFIG)
-    handles = [open(path, "rb") for path, _ in scenes]
-    try:
-        response = requests.post(f"{label_studio.url}/api/projects/{project.id}/import", timeout=120,
-                                 headers={"Authorization": f"Token {label_studio.token}"},
-                                 files=[(path.name, (path.name, handle, "image/png"))
-                                        for (path, _), handle in zip(scenes, handles)])
-    finally:
-        for handle in handles:
-            handle.close()
-    assert response.status_code == 201, response.text
+    task_of = upload_images(label_studio, project.id, [path for path, _ in scenes])
     boxes_of = {path.name: boxes for path, boxes in scenes}
     missing_name, shifted_name = scenes[5][0].name, scenes[17][0].name
     planted = {}
-    for task in all_tasks(label_studio, project.id):
-        name = next(n for n in boxes_of if task["data"]["image"].endswith(n))
+    for name, task in task_of.items():
         boxes = boxes_of[name]
         if name == missing_name:
             dropped = boxes[0]
@@ -120,3 +110,14 @@ def test_predictions_are_boxes_and_annotations_are_unchanged(label_studio, detec
             assert result["type"] == "rectanglelabels" and 0 < result["score"] <= 1
             assert result["value"]["rectanglelabels"][0] in ("square", "circle")
     assert annotation_snapshot(tasks) == detection_round["before"]
+
+
+def test_predict_endpoint_answers_boxes_for_an_uploaded_image(label_studio, detection_backend, detection_project,
+                                                              detection_round):
+    project_id, _ = detection_project
+    task = all_tasks(label_studio, project_id)[0]
+    answer = backend_predict(detection_backend, project_id, DETECTION_CONFIG, [{"id": task["id"], "data": task["data"]}])
+    assert answer.status_code == 200, answer.text
+    [result] = answer.json()["results"]
+    assert result["model_version"] == detection_round["report"]["model_version"]
+    assert result["result"] and all(r["type"] == "rectanglelabels" for r in result["result"])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 
 from scripts.services import free_port, start_backend
 from tests.conftest import BackendServer
-from tests.helpers import all_tasks, annotation_snapshot, round_tabs, sync_round, tab_task_ids
+from tests.helpers import (all_tasks, annotation_snapshot, backend_predict, round_tabs, sync_round, tab_task_ids,
+                           upload_images)
 from tests.image_data import IMAGE_CONFIG, SHAPE_CLASSES, choice_result, write_shapes
 
 pytestmark = pytest.mark.integration
@@ -34,22 +34,11 @@ def image_project(label_studio, tmp_path_factory):
     files = write_shapes(tmp_path_factory.mktemp("uploads"), per_class=20, seed=5)
     ls = label_studio.sdk()
     project = ls.projects.create(title="image planted errors", label_config=IMAGE_CONFIG)
-    handles = [open(path, "rb") for path, _ in files]
-    try:
-        response = requests.post(f"{label_studio.url}/api/projects/{project.id}/import", timeout=120,
-                                 headers={"Authorization": f"Token {label_studio.token}"},
-                                 # Label Studio reads one file per form field: each gets its own name
-                                 files=[(path.name, (path.name, handle, "image/png"))
-                                        for (path, _), handle in zip(files, handles)])
-    finally:
-        for handle in handles:
-            handle.close()
-    assert response.status_code == 201, response.text
+    task_of = upload_images(label_studio, project.id, [path for path, _ in files])
     shape_of = {path.name: shape for path, shape in files}
     wrong_names = {files[number][0].name: label for number, label in PLANTED.items()}
     planted = {}
-    for task in all_tasks(label_studio, project.id):
-        name = next(n for n in shape_of if task["data"]["image"].endswith(n))
+    for name, task in task_of.items():
         label = wrong_names.get(name, shape_of[name])
         if name in wrong_names:
             planted[task["id"]] = shape_of[name]
@@ -96,13 +85,10 @@ def test_predict_endpoint_downloads_and_classifies_an_uploaded_image(label_studi
                                                                      image_round):
     project_id, _ = image_project
     task = all_tasks(label_studio, project_id)[0]
-    answer = requests.post(image_backend.url + "/predict", timeout=60, json={
-        "tasks": [{"id": task["id"], "data": task["data"]}], "project": f"{project_id}.1700000000",
-        "label_config": IMAGE_CONFIG})
+    answer = backend_predict(image_backend, project_id, IMAGE_CONFIG, [{"id": task["id"], "data": task["data"]}])
     assert answer.status_code == 200, answer.text
     [result] = answer.json()["results"]
     assert result["model_version"] == image_round["report"]["model_version"]
-    missing = requests.post(image_backend.url + "/predict", timeout=60, json={
-        "tasks": [{"id": 777, "data": {"image": "/data/upload/999/nothing.png"}}], "project": project_id,
-        "label_config": IMAGE_CONFIG})
+    missing = backend_predict(image_backend, project_id, IMAGE_CONFIG,
+                              [{"id": 777, "data": {"image": "/data/upload/999/nothing.png"}}])
     assert missing.status_code == 422 and "task 777: data.image" in missing.json()["error"], missing.text
