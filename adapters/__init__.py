@@ -35,6 +35,6 @@ def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
     raise UnsupportedLabelConfig(f"no Re-Label adapter understands this labeling config (supported: {supported})")
 
 
-__all__ = ["ADAPTERS", "DetectionAdapter", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask", "NerAdapter",
-           "TaskAdapter", "TextClassificationAdapter", "UnsupportedLabelConfig",
-           "adapter_for_config", "latest_annotation"]
+__all__ = ["ADAPTERS", "DetectionAdapter", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask",
+           "NerAdapter", "TaskAdapter", "TextClassificationAdapter", "UnsupportedLabelConfig", "adapter_for_config",
+           "latest_annotation"]

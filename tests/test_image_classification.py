@@ -155,11 +155,11 @@ def test_training_starts_from_a_users_weights_file(trained, shapes, tmp_path):
     model, paths, labels = trained
     model.save(str(tmp_path))  # stands in for a user's yolo11n-cls.pt
     weights = str(tmp_path / "image_classifier.pt")
-    adapter = adapter_for_config(IMAGE_CONFIG, image_model=weights, epochs=1, image_size=32, device="cpu")
+    adapter = adapter_for_config(IMAGE_CONFIG, image_model=weights, epochs=3, image_size=32, device="cpu")
     assert adapter.settings()["image_model"] == weights
     tuned = adapter.new_model()
-    assert tuned.epochs_for(45) == 1  # from trained weights, the epochs asked for; from scratch, at least 150 steps
+    assert tuned.epochs_for(45) == 3  # from trained weights, the epochs asked for; from scratch, at least 150 steps
     assert adapter_for_config(IMAGE_CONFIG, epochs=1, batch_size=16).new_model().epochs_for(45) == 50
     tuned.fit(paths[:45], labels[:45])
     accuracy = np.mean(np.array(SHAPE_CLASSES)[tuned.predict(paths[45:]).argmax(axis=1)] == np.array(labels[45:]))
-    assert accuracy >= 0.8  # one short epoch from the trained weights, not from scratch
+    assert accuracy >= 0.8  # 6 steps from the trained weights; from scratch they give about chance (1/3)
