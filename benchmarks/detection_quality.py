@@ -89,7 +89,9 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
     rows.append(row(f"our default ({options.repeats} x {options.folds}-fold, DetectionOptions())", default_outputs,
                     DetectionOptions(), default_seconds))
 
-    rng = np.random.default_rng(seed)
+    # Not the noise's own generator (seeded alike): its first draw would pick many of the noisy items
+    # (seen on digits: random precision 0.38 at 20% noise).
+    rng = np.random.default_rng(seed + 1)
     random_flags = np.zeros(len(noisy), dtype=bool)
     random_flags[rng.choice(len(noisy), rows[-1][1]["flagged"], replace=False)] = True
     rows.append(("random, as many as our default", scores(random_flags, rng.random(len(noisy)), truth), 0.0))
