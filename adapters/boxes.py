@@ -77,7 +77,7 @@ def as_boxes(boxes) -> np.ndarray:
     return boxes
 
 
-def _corners(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
+def box_corners(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
     """(left, top, right, bottom), each of shape (n,)."""
     half_width, half_height = boxes[:, 2] / 2, boxes[:, 3] / 2
     return (boxes[:, 0] - half_width, boxes[:, 1] - half_height,
@@ -87,8 +87,8 @@ def _corners(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
 def iou_matrix(boxes_a, boxes_b) -> np.ndarray:
     """(n, m) intersection over union of every box of `boxes_a` (n, 4) with every box of `boxes_b` (m, 4)."""
     boxes_a, boxes_b = as_boxes(boxes_a), as_boxes(boxes_b)
-    left_a, top_a, right_a, bottom_a = (c[:, None] for c in _corners(boxes_a))
-    left_b, top_b, right_b, bottom_b = (c[None, :] for c in _corners(boxes_b))
+    left_a, top_a, right_a, bottom_a = (c[:, None] for c in box_corners(boxes_a))
+    left_b, top_b, right_b, bottom_b = (c[None, :] for c in box_corners(boxes_b))
     overlap_width = np.clip(np.minimum(right_a, right_b) - np.maximum(left_a, left_b), 0.0, None)
     overlap_height = np.clip(np.minimum(bottom_a, bottom_b) - np.maximum(top_a, top_b), 0.0, None)
     intersection = overlap_width * overlap_height

@@ -18,8 +18,8 @@ import numpy as np
 
 from adapters.base import Disagreement, InvalidTask, Progress, TaskAdapter, UnsupportedLabelConfig, no_progress, \
     task_data_value
-from adapters.boxes import (BoxErrorOptions, compare_boxes, errors_per_class, image_quality, label_studio_to_yolo,
-                            yolo_to_label_studio)
+from adapters.boxes import (BoxErrorOptions, as_boxes, box_corners, compare_boxes, errors_per_class, image_quality,
+                            label_studio_to_yolo, yolo_to_label_studio)
 from adapters.detection_models import DEFAULT_DETECTION_MODEL, BoxSet, YoloDetector
 from adapters.media import MediaFetcher, local_image, no_media_fetcher
 from adapters.noise import DetectionOptions, flag_lowest_quality
@@ -206,8 +206,8 @@ class DetectionAdapter(TaskAdapter):
     def _cleanlab_issues(self, humans: Sequence[BoxSet], outputs: Sequence[BoxSet]) -> np.ndarray:
         from cleanlab.object_detection.filter import find_label_issues
 
-        labels = [{"bboxes": _corners(h.boxes), "labels": h.classes} for h in humans]
-        predictions = [np.array([np.hstack([_corners(o.boxes[o.classes == c]), o.scores[o.classes == c][:, None]])
+        labels = [{"bboxes": _pixel_corners(h.boxes), "labels": h.classes} for h in humans]
+        predictions = [np.array([np.hstack([_pixel_corners(o.boxes[o.classes == c]), o.scores[o.classes == c][:, None]])
                                  .reshape(-1, 5) for c in range(len(self.classes))], dtype=object)
                        for o in outputs]
         return np.asarray(find_label_issues(labels, predictions), dtype=bool)
@@ -218,10 +218,9 @@ class DetectionAdapter(TaskAdapter):
 CLEANLAB_PIXELS = 640
 
 
-def _corners(boxes: np.ndarray) -> np.ndarray:
-    """YOLO (x_center, y_center, width, height) as pixel-scale (x1, y1, x2, y2), the form cleanlab takes."""
-    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-    return np.hstack([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2]) * CLEANLAB_PIXELS
+def _pixel_corners(boxes: np.ndarray) -> np.ndarray:
+    """YOLO (x_center, y_center, width, height) as pixel-scale (x1, y1, x2, y2) rows, the form cleanlab takes."""
+    return np.column_stack(box_corners(as_boxes(boxes))).reshape(-1, 4) * CLEANLAB_PIXELS
 
 
 def _errors_by_kind(errors: list[dict], classes: Sequence[str]) -> dict[str, dict[str, int]]:
