@@ -11,9 +11,7 @@ class list, and the model's confidence per box.
 """
 from __future__ import annotations
 
-import os
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from adapters.media import link_image_for_yolo, open_rgb
-from adapters.yolo_runtime import load_yolo, ultralytics_device
+from adapters.yolo_runtime import UltralyticsModel, ultralytics_device
 
 DEFAULT_DETECTION_MODEL = "yolo11n.yaml"
 PREDICT_BATCH = 32
@@ -54,36 +52,21 @@ class BoxSet:
         return cls(data["boxes"], data["classes"], data.get("scores"))
 
 
-class YoloDetector:
+class YoloDetector(UltralyticsModel):
     """Ultralytics YOLO detection over image files, predicting boxes of `classes` with a confidence each.
 
-    `weights`: a .pt file (e.g. a user's yolo11n.pt) or a model yaml trained from scratch. Small training
-    sets trained from scratch get more epochs, up to `min_steps` optimizer steps. Predictions keep boxes down to `confidence`
-    (low on purpose: a weak box still tells whether the model supports a human box). `train_options` go
-    to ultralytics' `train` as they are.
+    `weights`: a .pt file (e.g. a user's yolo11n.pt) or a model yaml trained from scratch (then at least
+    `min_steps` optimizer steps). Predictions keep boxes down to `confidence` (low on purpose: a weak box
+    still tells whether the model supports a human box). `train_options` go to ultralytics' `train` as they are.
     """
+
+    weights_file = WEIGHTS_FILE
 
     def __init__(self, classes: Sequence[str], weights: str = DEFAULT_DETECTION_MODEL, epochs: int = 50,
                  image_size: int = 640, batch_size: int = 16, min_steps: int = 300, confidence: float = 0.05,
                  device: str = "auto", seed: int = 0, train_options: dict | None = None):
-        self.classes = list(classes)
-        self.weights = weights
-        self.epochs = epochs
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.min_steps = min_steps
+        super().__init__(classes, weights, epochs, image_size, batch_size, min_steps, device, seed, train_options)
         self.confidence = confidence
-        self.device = device
-        self.seed = seed
-        self.train_options = dict(train_options or {})
-        self.predict_lock_ = threading.Lock()
-
-    def epochs_for(self, n_images: int) -> int:
-        """`epochs`, or more when training from scratch on a small project (a detector needs some hundred steps)."""
-        if not self.weights.endswith((".yaml", ".yml")):
-            return self.epochs  # from trained weights: the epochs asked for
-        steps_per_epoch = -(-n_images // self.batch_size)
-        return max(self.epochs, -(-self.min_steps // max(steps_per_epoch, 1)))
 
     def fit(self, paths: Sequence[str], targets: Sequence[Sequence[Sequence]]) -> "YoloDetector":
         """`targets`: per image, its human boxes as [x_center, y_center, width, height, class name] lists."""
@@ -99,20 +82,13 @@ class YoloDetector:
             names = "".join(f"  {i}: {name!r}\n" for i, name in enumerate(self.classes))
             # Ultralytics validates after the last epoch; on the training images, as there are no others.
             (root / "data.yaml").write_text(f"path: {root}\ntrain: images\nval: images\nnames:\n{names}")
-            model = load_yolo(self.weights)
-            model.train(data=str(root / "data.yaml"), epochs=self.epochs_for(len(paths)), imgsz=self.image_size,
-                        batch=self.batch_size, workers=0, device=ultralytics_device(self.device), seed=self.seed,
-                        deterministic=True, amp=False, plots=False, val=False, verbose=False,
-                        project=str(Path(scratch) / "runs"), name="fit", exist_ok=True, **self.train_options)
-            weights_file = Path(scratch) / "runs" / "fit" / "weights" / "last.pt"
-            self.weights_bytes_ = weights_file.read_bytes()
-            self.model_ = load_yolo(str(weights_file))
+            self.train_in(Path(scratch), str(root / "data.yaml"), len(paths))
         return self
 
     def predict(self, paths: Sequence[str]) -> list[BoxSet]:
         outputs = []
         device = ultralytics_device(self.device)
-        with self.predict_lock_:  # an ultralytics predictor is not safe to share between threads
+        with self.predict_lock_:
             for start in range(0, len(paths), PREDICT_BATCH):
                 images = [open_rgb(p) for p in paths[start:start + PREDICT_BATCH]]
                 for result in self.model_.predict(images, imgsz=self.image_size, conf=self.confidence,
@@ -122,13 +98,8 @@ class YoloDetector:
                                           boxes.conf.float().cpu().numpy()))
         return outputs
 
-    def save(self, directory: str) -> None:
-        Path(directory, WEIGHTS_FILE).write_bytes(self.weights_bytes_)
-
     @classmethod
     def load(cls, directory: str, classes: Sequence[str], **options: Any) -> "YoloDetector":
         model = cls(classes, **options)
-        path = os.path.join(directory, WEIGHTS_FILE)
-        model.weights_bytes_ = Path(path).read_bytes()
-        model.model_ = load_yolo(path)
+        model.load_weights(directory)
         return model

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from adapters.media import link_image_for_yolo, open_rgb
-from adapters.yolo_runtime import load_yolo, ultralytics_device
+from adapters.yolo_runtime import UltralyticsModel, ultralytics_device
 
 DEFAULT_IMAGE_MODEL = "yolo11n-cls.yaml"
 PREDICT_BATCH = 64
@@ -31,29 +30,24 @@ def _class_folder(index: int) -> str:
     return f"class{index:04d}"
 
 
-class YoloImageClassifier:
+class YoloImageClassifier(UltralyticsModel):
     """Ultralytics YOLO image classification over image files, predicting probabilities for all `classes`.
 
     `weights`: a .pt file (e.g. a user's fine-tuned yolo11n-cls.pt) or a model yaml trained from scratch.
     A fold whose training part lacks some class still predicts every class (zero for the missing ones),
-    so outputs of different folds line up. Small training sets trained from scratch get more epochs, up to `min_steps`
-    optimizer steps. `train_options` go to ultralytics' `train` as they are
-    (e.g. {"fliplr": 0.0} for images that must not be mirrored, such as digits).
+    so outputs of different folds line up. From a yaml, at least `min_steps` optimizer steps. `train_options`
+    go to ultralytics' `train` as they are (e.g. {"fliplr": 0.0} for images that must not be mirrored, such
+    as digits).
     """
+
+    weights_file = WEIGHTS_FILE
+    default_train_options = LIGHT_AUGMENTATION
 
     def __init__(self, classes: Sequence[str], weights: str = DEFAULT_IMAGE_MODEL, epochs: int = 20,
                  image_size: int = 128, batch_size: int = 32, min_steps: int = 150, device: str = "auto",
                  seed: int = 0, train_options: dict | None = None):
-        self.classes = list(classes)
-        self.weights = weights
-        self.epochs = epochs
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.min_steps = min_steps
-        self.device = device
-        self.seed = seed
-        self.train_options = dict(train_options or {})
-        self.predict_lock_ = threading.Lock()
+        super().__init__(classes, weights, epochs, image_size, batch_size, min_steps, device, seed, train_options)
+        self.only_class_: int | None = None
 
     def fit(self, paths: Sequence[str], targets: Sequence[str]) -> "YoloImageClassifier":
         index = {name: i for i, name in enumerate(self.classes)}
@@ -70,26 +64,9 @@ class YoloImageClassifier:
                 link_image_for_yolo(path, dataset / "train" / _class_folder(index[target]) / f"{number:06d}")
             # Ultralytics validates after the last epoch; on the training images, as there are no others.
             os.symlink(dataset / "train", dataset / "val")
-            model = load_yolo(self.weights)
-            options = {"epochs": self.epochs_for(len(paths)), "imgsz": self.image_size, "batch": self.batch_size, "workers": 0,
-                       "device": ultralytics_device(self.device), "seed": self.seed, "deterministic": True,
-                       # AMP's self-check downloads weights; offline it cannot, so AMP stays off unless asked for.
-                       "amp": False, "plots": False, "val": False, "verbose": False,
-                       "project": str(Path(scratch) / "runs"), "name": "fit", "exist_ok": True,
-                       **LIGHT_AUGMENTATION, **self.train_options}
-            model.train(data=str(dataset), **options)
-            weights_file = Path(scratch) / "runs" / "fit" / "weights" / "last.pt"
-            self.weights_bytes_ = weights_file.read_bytes()
-            self.model_ = load_yolo(str(weights_file))
+            self.train_in(Path(scratch), str(dataset), len(paths))
         self._read_class_order()
         return self
-
-    def epochs_for(self, n_images: int) -> int:
-        """`epochs`, or more when training from scratch on a small project (a network needs some hundred steps)."""
-        if not self.weights.endswith((".yaml", ".yml")):
-            return self.epochs  # from trained weights: the epochs asked for
-        steps_per_epoch = -(-n_images // self.batch_size)
-        return max(self.epochs, -(-self.min_steps // max(steps_per_epoch, 1)))
 
     def _read_class_order(self) -> None:
         # The model's own class order (folder names sorted) -> our class indices.
@@ -102,7 +79,7 @@ class YoloImageClassifier:
             probabilities[:, self.only_class_] = 1.0
             return probabilities
         device = ultralytics_device(self.device)
-        with self.predict_lock_:  # an ultralytics predictor is not safe to share between threads
+        with self.predict_lock_:
             for start in range(0, len(paths), PREDICT_BATCH):
                 images = [open_rgb(p) for p in paths[start:start + PREDICT_BATCH]]
                 results = self.model_.predict(images, imgsz=self.image_size, device=device, verbose=False)
@@ -110,19 +87,12 @@ class YoloImageClassifier:
                     probabilities[start + offset, self.model_classes_] = result.probs.data.float().cpu().numpy()
         return probabilities
 
-    def save(self, directory: str) -> None:
-        if self.weights_bytes_ is not None:
-            Path(directory, WEIGHTS_FILE).write_bytes(self.weights_bytes_)
-
     @classmethod
     def load(cls, directory: str, classes: Sequence[str], only_class: int | None = None, **options: Any
              ) -> "YoloImageClassifier":
         model = cls(classes, **options)
         model.only_class_ = only_class
-        model.weights_bytes_ = None
         if only_class is None:
-            path = os.path.join(directory, WEIGHTS_FILE)
-            model.weights_bytes_ = Path(path).read_bytes()
-            model.model_ = load_yolo(path)
+            model.load_weights(directory)
             model._read_class_order()
         return model

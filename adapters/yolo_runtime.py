@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import ClassVar, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +75,58 @@ def load_yolo(weights: str):
         raise ImportError(f"image models need ultralytics ({error}): pip install 'relabel[image]'") from error
 
     return YOLO(resolve_weights(weights))
+
+
+class UltralyticsModel:
+    """What the YOLO image classifier and detector share: their options, how many epochs to train, training in
+    a scratch folder with offline-safe settings, the trained weights kept in memory, save and load.
+
+    Subclasses lay out the training data in ultralytics' form and call `train_in`, and say their weights file
+    name and the ultralytics `train` options they change by default (`train_options` win over those).
+    """
+
+    weights_file: ClassVar[str]
+    default_train_options: ClassVar[dict] = {}
+
+    def __init__(self, classes: Sequence[str], weights: str, epochs: int, image_size: int, batch_size: int,
+                 min_steps: int, device: str = "auto", seed: int = 0, train_options: dict | None = None):
+        self.classes = list(classes)
+        self.weights = weights
+        self.epochs = epochs
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.min_steps = min_steps
+        self.device = device
+        self.seed = seed
+        self.train_options = dict(train_options or {})
+        self.weights_bytes_: bytes | None = None
+        self.predict_lock_ = threading.Lock()  # an ultralytics predictor is not safe to share between threads
+
+    def epochs_for(self, n_images: int) -> int:
+        """`epochs`, or more when training from scratch on a small project (a network needs some hundred
+        steps, `min_steps`); from trained weights, the epochs asked for."""
+        if not self.weights.endswith((".yaml", ".yml")):
+            return self.epochs
+        steps_per_epoch = -(-n_images // self.batch_size)
+        return max(self.epochs, -(-self.min_steps // max(steps_per_epoch, 1)))
+
+    def train_in(self, scratch: Path, data: str, n_images: int) -> None:
+        """Train on `data` (a dataset folder or yaml inside `scratch`) and keep the final weights."""
+        model = load_yolo(self.weights)
+        model.train(data=data, epochs=self.epochs_for(n_images), imgsz=self.image_size, batch=self.batch_size,
+                    workers=0, device=ultralytics_device(self.device), seed=self.seed, deterministic=True,
+                    # AMP's self-check downloads weights; offline it cannot, so AMP stays off unless asked for.
+                    amp=False, plots=False, val=False, verbose=False, project=str(scratch / "runs"), name="fit",
+                    exist_ok=True, **{**self.default_train_options, **self.train_options})
+        weights_file = scratch / "runs" / "fit" / "weights" / "last.pt"
+        self.weights_bytes_ = weights_file.read_bytes()
+        self.model_ = load_yolo(str(weights_file))
+
+    def save(self, directory: str) -> None:
+        if self.weights_bytes_ is not None:
+            Path(directory, self.weights_file).write_bytes(self.weights_bytes_)
+
+    def load_weights(self, directory: str) -> None:
+        path = os.path.join(directory, self.weights_file)
+        self.weights_bytes_ = Path(path).read_bytes()
+        self.model_ = load_yolo(path)
