@@ -69,6 +69,10 @@ def check_image_file(task_id: Any, field_name: str, shown: str, path: str) -> No
             image.verify()
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
         raise InvalidTask(task_id, field_name, f"image {shown} is not a readable image: {error}") from None
+    except ImportError:
+        # Once ultralytics is imported, PIL's Image.open tries the HEIF plugin on a file it cannot identify,
+        # and fails this way when pi-heif is not installed.
+        raise InvalidTask(task_id, field_name, f"image {shown} is not a readable image (unknown format)") from None
 
 
 def open_rgb(path: str):
