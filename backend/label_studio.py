@@ -11,6 +11,7 @@ import os
 from typing import Any, Iterable, Iterator, Sequence
 
 import httpx
+import requests
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,19 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+class _TimedSession(requests.Session):
+    """A requests session whose every request has a timeout (label-studio-sdk's media download sets none,
+    so a Label Studio that stops answering would hold a training job for ever)."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, *args, **kwargs):
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(*args, **kwargs)
+
+
 class LabelStudioClient:
     def __init__(self, url: str, api_key: str, timeout: float = 60.0):
         from label_studio_sdk import LabelStudio
@@ -38,6 +52,7 @@ class LabelStudioClient:
                                    "(a legacy token or a personal access token)")
         self.url = url.rstrip("/")
         self._sdk = LabelStudio(base_url=self.url, api_key=api_key, timeout=timeout)
+        self._media_session = _TimedSession(timeout)
 
     def _call(self, what: str, function, *args, **kwargs):
         try:
@@ -91,15 +106,16 @@ class LabelStudioClient:
     def download_media(self, url: str, task_id: Any, cache_dir: str) -> str:
         """A local copy of a task's file (upload, local or cloud storage, http(s) or data: URL), cached in
         `cache_dir`; label-studio-sdk resolves Label Studio's URL forms and sends the credentials."""
-        from label_studio_sdk._extensions.label_studio_tools.core.utils.io import get_local_path
+        from label_studio_sdk._extensions.label_studio_tools.core.utils.io import get_local_path, http_session
 
         from adapters.media import save_data_url
 
         if url.startswith("data:"):
             return save_data_url(url, cache_dir)
         os.makedirs(cache_dir, exist_ok=True)
-        return get_local_path(url, cache_dir=cache_dir, hostname=self.url, access_token=self._media_token(),
-                              task_id=task_id)
+        with http_session(self._media_session):
+            return get_local_path(url, cache_dir=cache_dir, hostname=self.url, access_token=self._media_token(),
+                                  task_id=task_id)
 
     def _media_token(self) -> str:
         # Files are served outside the API, so the SDK's own requests cannot fetch them. The SDK's token

@@ -163,3 +163,27 @@ def test_training_starts_from_a_users_weights_file(trained, shapes, tmp_path):
     tuned.fit(paths[:45], labels[:45])
     accuracy = np.mean(np.array(SHAPE_CLASSES)[tuned.predict(paths[45:]).argmax(axis=1)] == np.array(labels[45:]))
     assert accuracy >= 0.8  # 6 steps from the trained weights; from scratch they give about chance (1/3)
+
+
+def test_a_label_studio_that_stops_answering_does_not_hold_the_download(tmp_path):
+    import socket
+
+    from backend.label_studio import LabelStudioClient
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        client = LabelStudioClient(f"http://127.0.0.1:{silent.getsockname()[1]}", "token", timeout=1.0)
+        adapter = adapter_for_config(IMAGE_CONFIG, fetch_media=client.media_fetcher(str(tmp_path)))
+        errors = []
+
+        def download():
+            try:
+                adapter.input_from_task({"id": 4, "data": {"image": "/data/upload/1/a.png"}})
+            except InvalidTask as error:
+                errors.append(error)
+        thread = threading.Thread(target=download, daemon=True)
+        thread.start()
+        thread.join(15)
+        assert not thread.is_alive(), "the download is still waiting for an answer"
+        assert "task 4: data.image: image /data/upload/1/a.png cannot be downloaded" in str(errors[0])
