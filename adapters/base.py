@@ -66,6 +66,10 @@ class Disagreement:
     detail: dict = field(default_factory=dict)
 
 
+#: the task data field the round driver writes into each flagged task: the round that flagged it
+#: (its Data Manager tab filters on it; see scripts/round_tabs.py)
+ROUND_FIELD = "relabel_round"
+
 # A progress callback: (stage name, units done, units in total).
 Progress = Callable[[str, int, int], None]
 
@@ -120,6 +124,13 @@ class TaskAdapter(ABC):
     default_quality_method: ClassVar[str] = "normalized_margin"
     #: K of the K-fold out-of-fold predictions when the backend's RELABEL_FOLDS leaves it open
     default_folds: ClassVar[int] = 5
+    #: True for task types whose flagged rows are dropped from the training set instead of being
+    #: re-labeled (clicks): later rounds train without them
+    drops_flagged_rows: ClassVar[bool] = False
+    #: the task data fields `relabel_fields` writes (removed again when a re-run no longer flags a task)
+    relabel_field_names: ClassVar[tuple[str, ...]] = ()
+    #: False for free-text labels (text generation): reports then count no classes or label pairs
+    labels_are_classes: ClassVar[bool] = True
 
     @classmethod
     @abstractmethod
@@ -195,6 +206,11 @@ class TaskAdapter(ABC):
     def average_outputs(self, outputs: Sequence[Any]) -> Any:
         """One output from several models' outputs for the same item (repeated K-fold)."""
         raise NotImplementedError(f"{self.name} outputs cannot be averaged: use one fold split (n_repeats=1)")
+
+    def relabel_fields(self, disagreement: Disagreement) -> dict:
+        """Task data fields the round driver writes into a flagged task besides its round tags, for
+        the re-label config to show (text generation: the old and the model's text as choices)."""
+        return {}
 
     def estimate_noise_rate(self, targets: Sequence[Any], outputs: Sequence[Any]) -> float | None:
         """Estimated share of wrong human labels, or None when the adapter has no estimate."""

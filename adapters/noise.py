@@ -34,6 +34,11 @@ class DetectionOptions:
     label errors). `quality_threshold`: the "budget" rule flags every label scored below it instead
     (it wins over `budget`). `confirmation_margin`: how much lower a human-confirmed label's quality score
     must fall before the label is shown again (see `suppress_confirmed`).
+
+    Text generation reads `quality_threshold` as its chrF threshold (quality = chrF / 100) and
+    `bleu_threshold` (BLEU / 100, None: not used). Clicks (CTR) flag the rows whose click error
+    |p - y| exceeds `drop_threshold`, or when it is None the rows above the `drop_quantile` of the
+    errors, overall or within each value of the data field `segment_field`.
     """
 
     flag_rule: str = "budget"
@@ -43,6 +48,10 @@ class DetectionOptions:
     quality_threshold: float | None = None
     per_class: bool = True
     confirmation_margin: float = 0.2
+    bleu_threshold: float | None = None
+    drop_threshold: float | None = None
+    drop_quantile: float = 0.9
+    segment_field: str | None = None
 
     def __post_init__(self):
         for name, value, allowed in (("flag_rule", self.flag_rule, FLAG_RULES),
@@ -55,6 +64,12 @@ class DetectionOptions:
             raise ValueError(f"budget must be a non-negative number of tasks, got {self.budget}")
         if self.quality_threshold is not None and not 0 <= self.quality_threshold <= 1:
             raise ValueError(f"quality_threshold must be in [0, 1], got {self.quality_threshold}")
+        for name in ("bleu_threshold", "drop_threshold"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if not 0 < self.drop_quantile < 1:
+            raise ValueError(f"drop_quantile must be between 0 and 1, got {self.drop_quantile}")
         if not 0 <= self.confirmation_margin <= 1:
             raise ValueError(f"confirmation_margin must be in [0, 1], got {self.confirmation_margin}")
 

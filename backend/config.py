@@ -20,6 +20,11 @@
 | RELABEL_DETECTION_MODEL | detector: an ultralytics .pt file (e.g. your yolo11n.pt) or model yaml (trained from scratch) | yolo11n.yaml |
 | RELABEL_DETECTION_EPOCHS | epochs per fold of the detector (from a yaml, at least 300 steps) | 50 |
 | RELABEL_DETECTION_SIZE | side in pixels images are resized to for the detector | 640 |
+| RELABEL_GENERATION_MODEL | text generation: a Hugging Face seq2seq model name or local path (fine-tuned); empty: a small T5 with a byte tokenizer, trained from scratch (offline) | (empty) |
+| RELABEL_GENERATION_EPOCHS | epochs per fold of the text-generation model | the adapter's |
+| RELABEL_CTR_FEATURES | clicks: comma-separated task data fields the click model reads | the fields the labeling config shows |
+| RELABEL_CTR_LABEL_FIELD | clicks: a task data field holding 0/1, the label of rows nobody annotated (imported click logs) | (none) |
+| RELABEL_CTR_EPOCHS | epochs per fold of the click model | the adapter's |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
@@ -40,8 +45,16 @@ def _int(name: str, default: int | None) -> int | None:
         raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
 
 
+def _given(**options) -> dict:
+    """The options that are set: None leaves the adapter's own default in place."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 #: settings a project may choose for itself, per round (PUT /projects/<id>/settings), and their types
-PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, "seed": int}
+PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, "seed": int,
+                    # task types whose flagged rows are dropped (clicks): rows flagged in rounds before this one
+                    # are left out of training (see backend.training.rows_left_in)
+                    "drop_flagged_before_round": int}
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,12 @@ class Settings:
     image_model: str = "yolo11n-cls.yaml"
     image_epochs: int = 20
     image_size: int = 128
+    generation_model: str = ""
+    generation_epochs: int | None = None  # None: the adapter's default
+    ctr_features: str = ""
+    ctr_label_field: str = ""
+    ctr_epochs: int | None = None  # None: the adapter's default
+    drop_flagged_before_round: int | None = None
     device: str = "auto"
     max_body_mb: int = 64
     check_wait: float = 20.0
@@ -101,6 +120,11 @@ class Settings:
             detection_model=env("RELABEL_DETECTION_MODEL", cls.detection_model),
             detection_epochs=_int("RELABEL_DETECTION_EPOCHS", cls.detection_epochs),
             detection_size=_int("RELABEL_DETECTION_SIZE", cls.detection_size),
+            generation_model=env("RELABEL_GENERATION_MODEL", cls.generation_model),
+            generation_epochs=_int("RELABEL_GENERATION_EPOCHS", cls.generation_epochs),
+            ctr_features=env("RELABEL_CTR_FEATURES", cls.ctr_features),
+            ctr_label_field=env("RELABEL_CTR_LABEL_FIELD", cls.ctr_label_field),
+            ctr_epochs=_int("RELABEL_CTR_EPOCHS", cls.ctr_epochs),
             device=env("RELABEL_DEVICE", cls.device),
             max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
             check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
@@ -125,7 +149,11 @@ class Settings:
                 "image-classification": {"image_model": self.image_model, "epochs": self.image_epochs,
                                          "image_size": self.image_size},
                 "object-detection": {"detection_model": self.detection_model, "epochs": self.detection_epochs,
-                                     "image_size": self.detection_size}}
+                                     "image_size": self.detection_size},
+                "text-generation": {"generation_model": self.generation_model,
+                                    **_given(epochs=self.generation_epochs)},
+                "ctr": {"features": [name.strip() for name in self.ctr_features.split(",") if name.strip()] or None,
+                        "label_field": self.ctr_label_field or None, **_given(epochs=self.ctr_epochs)}}
 
     def for_adapter(self, adapter) -> "Settings":
         """These settings with the adapter's own defaults where they leave a choice open (K of K-fold)."""

@@ -9,7 +9,7 @@ import logging
 import os
 
 from adapters import InvalidTask, TaskAdapter, UnsupportedLabelConfig, adapter_for_config
-from adapters.base import Progress, no_progress
+from adapters.base import ROUND_FIELD, Progress, no_progress
 from adapters.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
 from backend.config import Settings
 from backend.label_studio import LabelStudioClient, existing_prediction_tasks
@@ -44,6 +44,21 @@ def read_examples(adapter: TaskAdapter, tasks: list[dict], progress: Progress = 
     return examples
 
 
+def flagged_round(task: dict) -> int | None:
+    """The round that last flagged a task (its ROUND_FIELD tag), or None."""
+    value = (task.get("data") or {}).get(ROUND_FIELD)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def rows_left_in(tasks: list[dict], before_round: int | None) -> list[dict]:
+    """The tasks still in the training set of a task type that drops its flagged rows (clicks):
+    those no round before `before_round` flagged. Re-running a round keeps the rows that round
+    itself dropped, so its result does not change."""
+    if before_round is None:
+        return tasks
+    return [t for t in tasks if flagged_round(t) is None or flagged_round(t) >= before_round]
+
+
 def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, examples: list) -> str:
     """What a model learns from: labeling config, adapter settings, prediction source, every (task, input, label)."""
     digest = hashlib.sha256()
@@ -67,6 +82,8 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         raise TrainingError(f"project {project_id}: {error}") from None
     settings = settings.for_adapter(adapter)
     tasks = client.list_tasks(project_id)
+    if adapter.drops_flagged_rows:
+        tasks = rows_left_in(tasks, settings.drop_flagged_before_round)
     if not tasks:
         raise TrainingError(f"project {project_id} has no tasks: import and label some first")
     examples = read_examples(adapter, tasks, progress)
@@ -87,7 +104,9 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         record = store.predictions(project_id, version)
     else:
         record = fit_and_predict(adapter, settings, labeled, unlabeled, progress)
-        record.update(model_version=version, project=project_id, label_config=project.get("label_config"))
+        # adapter_settings let the round driver read tasks as this model did (e.g. the click features)
+        record.update(model_version=version, project=project_id, label_config=project.get("label_config"),
+                      adapter_settings=adapter.settings())
         with store.writing_version(project_id, version, {
                 "fingerprint": model_fingerprint, "adapter": adapter.name, "labeled": len(labeled),
                 "unlabeled": len(unlabeled), "label_config": project.get("label_config"),

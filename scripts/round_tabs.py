@@ -13,14 +13,16 @@ import sys
 
 from tqdm import tqdm
 
+from adapters.base import ROUND_FIELD
 from backend.label_studio import LabelStudioClient
 
 TAB_TITLE = "Re-label round {}"
+#: the tab of task types whose flagged rows are dropped from training rather than re-labeled (clicks)
+DROPPED_TAB_TITLE = "Dropped clicks round {}"
 CLASS_TAB_TITLE = "Re-label round {} — {}"
-TAB_PATTERN = re.compile(r"^Re-label round (\d+)$")
+TAB_PATTERN = re.compile(r"^(?:Re-label|Dropped clicks) round (\d+)$")
 # Task data fields that put a task into a round's tab (filter), in order (rank 1 = most suspicious),
 # with the label-quality score the rank comes from (lower = label more likely wrong).
-ROUND_FIELD = "relabel_round"
 RANK_FIELD = "relabel_rank"
 QUALITY_FIELD = "relabel_quality"
 # The classes a flagged task is flagged for, as "|PER|LOC|" (per-class tabs filter on "contains |PER|").
@@ -39,18 +41,20 @@ def flagged_classes(disagreement) -> list[str]:
     return list(disagreement.detail.get("classes", [disagreement.human]))
 
 
-def round_tags(flags: list, round_number: int) -> dict[int, dict]:
-    """The tag fields of each flagged task, `flags` being ranked most suspicious first."""
+def round_tags(flags: list, round_number: int, relabel_fields=lambda disagreement: {}) -> dict[int, dict]:
+    """The tag fields of each flagged task, `flags` being ranked most suspicious first, with the
+    fields `relabel_fields(disagreement)` adds for the re-label config (`TaskAdapter.relabel_fields`)."""
     return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6),
-                        CLASSES_FIELD: "|" + "|".join(flagged_classes(d)) + "|"}
+                        CLASSES_FIELD: "|" + "|".join(flagged_classes(d)) + "|", **relabel_fields(d)}
             for rank, d in enumerate(flags, start=1)}
 
 
-def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, dict]) -> list[tuple[int, dict]]:
+def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, dict],
+                        extra_fields: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
     """(task id, new data) for tasks whose round tags must change.
 
     Flagged tasks get their `tags`; tasks this round tagged before but no longer flags (a re-run)
-    lose them; an earlier round's tags stay, so its tab still shows what it showed. Label Studio
+    lose them (and the `extra_fields` the adapter wrote); an earlier round's tags stay, so its tab still shows what it showed. Label Studio
     replaces `data` whole, so the new data keeps every existing field.
     """
     updates = []
@@ -60,16 +64,17 @@ def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, di
         if task["id"] in tags:
             wanted.update(tags[task["id"]])
         elif data.get(ROUND_FIELD) == round_number:
-            for name in TAG_FIELDS:
+            for name in TAG_FIELDS + tuple(extra_fields):
                 wanted.pop(name, None)
         if wanted != data:
             updates.append((task["id"], wanted))
     return updates
 
 
-def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags: dict[int, dict], quiet: bool) -> int:
+def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags: dict[int, dict], quiet: bool,
+              extra_fields: tuple[str, ...] = ()) -> int:
     """Write the round tags into task data (only where they change); returns how many tasks were written."""
-    updates = planned_tag_updates(tasks, round_number, tags)
+    updates = planned_tag_updates(tasks, round_number, tags, extra_fields)
     for task_id, data in tqdm(updates, desc="tagging flagged tasks", unit="task", disable=quiet, file=sys.stderr):
         ls.update_task_data(task_id, data)
     return len(updates)
@@ -85,16 +90,21 @@ HIDDEN_COLUMNS = ("inner_id", "completed_at", "cancelled_annotations", "total_pr
 
 def delete_round_tabs(ls: LabelStudioClient, project_id: int, round_number: int) -> None:
     """Delete the round's tab and its per-class tabs (a re-run writes them anew)."""
-    title = TAB_TITLE.format(round_number)
+    titles = (TAB_TITLE.format(round_number), DROPPED_TAB_TITLE.format(round_number))
     for view in ls.list_views(project_id):
         view_title = (view.get("data") or {}).get("title") or ""
-        if view_title == title or view_title.startswith(CLASS_TAB_TITLE.format(round_number, "")):
+        if view_title in titles or view_title.startswith(CLASS_TAB_TITLE.format(round_number, "")):
             ls.delete_view(view["id"])
 
 
-def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_name: str | None = None) -> dict:
-    """The round's tab (or its tab for one class): flagged tasks, most suspicious first."""
-    title = TAB_TITLE.format(round_number) if class_name is None else CLASS_TAB_TITLE.format(round_number, class_name)
+def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_name: str | None = None,
+               dropped: bool = False) -> dict:
+    """The round's tab (or its tab for one class): flagged tasks, most suspicious first. `dropped`:
+    the "Dropped clicks round N" tab of a task type whose flagged rows leave the training set."""
+    if class_name is not None:
+        title = CLASS_TAB_TITLE.format(round_number, class_name)
+    else:
+        title = (DROPPED_TAB_TITLE if dropped else TAB_TITLE).format(round_number)
     rank_column = f"tasks:data.{RANK_FIELD}"
     filters = [{"filter": f"filter:tasks:data.{ROUND_FIELD}", "operator": "equal", "type": "Number",
                 "value": round_number}]

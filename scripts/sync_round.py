@@ -12,6 +12,12 @@ humans already confirmed in an earlier round comes back only on clearly stronger
 With --per-class, also one tab per class ("Re-label round N — PER"): the flagged tasks whose
 disagreement involves that class, for teams where each labeler works on one class.
 
+Text generation: flagged tasks also get the old and the model's text as `relabel_candidates`, for a
+re-label config where annotators choose between them or write a new text (README). Clicks (CTR):
+flagged rows are dropped, not re-labeled: the round makes a "Dropped clicks round N" tab, writes the
+cleaned training set (round-N/cleaned.{json,csv}) and reports dev AUC / log-loss with and without the
+dropped rows; later rounds train without them.
+
 Re-running a round replaces its tab and adds no duplicate predictions. --dry-run trains and reports
 without writing anything to Label Studio.
 """
@@ -36,7 +42,9 @@ from adapters.noise import CONFIDENT_LEARNING_FILTERS, FLAG_RULES, QUALITY_METHO
 from backend.label_studio import LabelStudioClient, LabelStudioError
 from scripts.round_report import (apply_confirmation_memory, build_report, confirmed_label_quality,
                                   previous_round_outcome, ranked_flags, report_markdown)
-from scripts.round_tabs import create_tab, delete_round_tabs, flagged_classes, next_round, round_tags, tag_tasks
+from scripts.dropped_rows import dropped_rows_section
+from scripts.round_tabs import (DROPPED_TAB_TITLE, TAB_TITLE, create_tab, delete_round_tabs, flagged_classes,
+                                next_round, round_tags, tag_tasks)
 
 BACKEND_TITLE = "Re-Label"
 
@@ -176,12 +184,16 @@ def run_round(options: argparse.Namespace) -> dict:
     ml_backend = None if options.dry_run else ensure_backend_connected(
         ls, project_id, options.backend_url_for_label_studio or options.backend_url, basic_auth)
 
-    # This round's detection settings; an option left out means the backend's default.
-    backend.set_project_settings(project_id, {"n_folds": options.folds, "n_repeats": options.repeats,
-                                              "prediction_source": options.prediction_source})
+    # This round's detection settings; an option left out means the backend's default. Task types that
+    # drop flagged rows (clicks) train without the rows earlier rounds dropped.
+    backend.set_project_settings(project_id, {
+        "n_folds": options.folds, "n_repeats": options.repeats, "prediction_source": options.prediction_source,
+        "drop_flagged_before_round": round_number if adapter.drops_flagged_rows else None})
     job = train(ls, backend, project_id, ml_backend, options)
     model_version = job["result"]["model_version"]
     stored = backend.predictions(project_id, model_version)
+    # Read tasks as the backend's model did (e.g. which data fields are click features).
+    adapter = adapter_for_config(project.get("label_config") or "", **(stored.get("adapter_settings") or {}))
     items = stored["items"]
     targets = [i["target"] for i in items]
     outputs = [adapter.output_from_json(i["output"]) for i in items]
@@ -193,15 +205,20 @@ def run_round(options: argparse.Namespace) -> dict:
     current_labels = {i["task"]: {"target": label_keys[i["task"]], "annotation": i["annotation"]} for i in items}
     rounds_dir = Path(options.rounds_dir)
     reports = earlier_reports(rounds_dir, project_id, round_number)
-    history = round_history(reports, current_labels)
+    history = round_history(reports, current_labels) if not adapter.drops_flagged_rows else []
     # Labels humans already kept when shown are not shown again without clearly stronger doubt.
     disagreements, suppressed = apply_confirmation_memory(
         disagreements, confirmed_label_quality(reports, current_labels), detection.confirmation_margin)
     flags = ranked_flags(disagreements)
 
     tab_url, class_tabs = None, {}
+    out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
+    tasks = ls.list_tasks(project_id) if adapter.drops_flagged_rows or not options.dry_run else []
+    dropped = dropped_rows_section(adapter, tasks, items, {d.task_id for d in flags}, out_dir) \
+        if adapter.drops_flagged_rows else None
     if not options.dry_run:
-        tag_tasks(ls, ls.list_tasks(project_id), round_number, round_tags(flags, round_number), options.quiet)
+        tag_tasks(ls, tasks, round_number, round_tags(flags, round_number, adapter.relabel_fields), options.quiet,
+                  adapter.relabel_field_names)
         ls.update_project(project_id, model_version=model_version)
         delete_round_tabs(ls, project_id, round_number)
         if options.per_class:
@@ -209,15 +226,16 @@ def run_round(options: argparse.Namespace) -> dict:
                 view = create_tab(ls, project_id, round_number, class_name)
                 class_tabs[class_name] = f"{ls.url}/projects/{project_id}/data?tab={view['id']}"
         # The round's tab is the last write to Label Studio: its existence marks the round complete (see next_round).
-        view = create_tab(ls, project_id, round_number)
+        view = create_tab(ls, project_id, round_number, dropped=adapter.drops_flagged_rows)
         tab_url = f"{ls.url}/projects/{project_id}/data?tab={view['id']}"
     report = build_report(round_number=round_number, project=project, model_version=model_version, stored=stored,
                           disagreements=disagreements, annotations={i["task"]: i["annotation"] for i in items},
                           history=history, tab_url=tab_url, dry_run=options.dry_run,
                           detection=asdict(detection), suppressed=suppressed,
-                          estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs), label_keys=label_keys)
+                          estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs), label_keys=label_keys,
+                          labels_are_classes=adapter.labels_are_classes)
     report["class_tabs"] = class_tabs
-    out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
+    report["dropped_rows"] = dropped
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     (out_dir / "report.md").write_text(report_markdown(report))
@@ -268,6 +286,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     detection.add_argument("--confirmation-margin", type=float, default=defaults.confirmation_margin,
                            help="a label humans confirmed is shown again only if its quality score fell by more "
                                 f"than this since (default {defaults.confirmation_margin}; 1: never, 0: whenever it fell)")
+    detection.add_argument("--bleu-threshold", type=float, default=None,
+                           help="text generation: also flag answers whose sentence BLEU / 100 against the model's "
+                                "output is below this (0-1); --quality-threshold sets the chrF / 100 threshold")
+    detection.add_argument("--drop-threshold", type=float, default=None,
+                           help="clicks: drop the rows whose |predicted click probability - label| exceeds this (0-1)")
+    detection.add_argument("--drop-quantile", type=float, default=defaults.drop_quantile,
+                           help=f"clicks, without --drop-threshold: drop the rows whose error is above this quantile "
+                                f"of the errors (default {defaults.drop_quantile})")
+    detection.add_argument("--segment-field", default=None,
+                           help="clicks: take the --drop-quantile within each value of this data field (e.g. a "
+                                "genre or country) instead of over all rows")
     parser.add_argument("--per-class", action="store_true",
                         help="also one tab per class, \"Re-label round N — <class>\", for labelers who work one class "
                              "at a time")
@@ -284,7 +313,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             flag_rule=options.flag_rule, quality_method=options.ranking,
             confident_learning_filter=options.cleanlab_filter, budget=options.budget,
             quality_threshold=options.quality_threshold,
-            per_class=not options.global_budget, confirmation_margin=options.confirmation_margin)
+            per_class=not options.global_budget, confirmation_margin=options.confirmation_margin,
+            bleu_threshold=options.bleu_threshold, drop_threshold=options.drop_threshold,
+            drop_quantile=options.drop_quantile, segment_field=options.segment_field)
     except ValueError as error:
         parser.error(str(error))
     options.api_key = env("LABEL_STUDIO_API_KEY", "")
@@ -303,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report_markdown(report))
     print(f"Report: {report['report_dir']}/report.md")
     if report["tab_url"]:
-        print(f"Re-label round {report['round']} tab: {report['tab_url']}")
+        title = DROPPED_TAB_TITLE if report.get("dropped_rows") else TAB_TITLE
+        print(f"{title.format(report['round'])} tab: {report['tab_url']}")
     for class_name, url in report.get("class_tabs", {}).items():
         print(f"Re-label round {report['round']} — {class_name} tab: {url}")
     return 0

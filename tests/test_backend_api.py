@@ -112,12 +112,13 @@ def test_basic_auth_is_enforced_when_set(tmp_path):
 
 def test_project_settings_override_the_defaults_per_project(client):
     assert client.get("/projects/4/settings").get_json() == {
-        "overrides": {}, "effective": {"n_folds": None, "n_repeats": 1, "prediction_source": "out_of_fold", "seed": 0}}
+        "overrides": {}, "effective": {"n_folds": None, "n_repeats": 1, "prediction_source": "out_of_fold", "seed": 0,
+                                       "drop_flagged_before_round": None}}
     answer = client.put("/projects/4/settings", json={"n_folds": 3, "n_repeats": 2, "prediction_source": "in_sample",
                                                       "seed": None})
     assert answer.get_json() == {"overrides": {"n_folds": 3, "n_repeats": 2, "prediction_source": "in_sample"},
                                  "effective": {"n_folds": 3, "n_repeats": 2, "prediction_source": "in_sample",
-                                               "seed": 0}}
+                                               "seed": 0, "drop_flagged_before_round": None}}
     assert client.get("/projects/5/settings").get_json()["overrides"] == {}
     assert client.put("/projects/4/settings", json={}).get_json()["effective"]["n_folds"] is None  # the task type's own K
 

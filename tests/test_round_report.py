@@ -55,8 +55,8 @@ def test_report_counts_and_markdown():
     assert report["flips"] == [{"human": "a", "model": "b", "count": 2}, {"human": "b", "model": "a", "count": 1}]
     assert [t["task"] for t in report["flagged_tasks"]] == [3, 1, 4]
     assert report["flagged_tasks"][0]["annotation"] == 12
-    assert history[0]["outcome"] == {"flagged": 2, "changed": 1, "confirmed": 0, "not_reviewed": 1, "gone": 0,
-                                     "precision": 0.5, "precision_of_reviewed": 1.0}
+    assert history[0]["outcome"] == {"flagged": 2, "changed": 1, "changed_to_model": 0, "confirmed": 0,
+                                     "not_reviewed": 1, "gone": 0, "precision": 0.5, "precision_of_reviewed": 1.0}
     markdown = report_markdown(report)
     assert "# Re-label round 2: project 7 (p)" in markdown
     assert "| a | b | 2 |" in markdown and "| 1 | model-v1-x | 2 | 1 | 50.0% | 0 | 1 |" in markdown
