@@ -6,14 +6,16 @@ from typing import Any
 
 from adapters.base import (Disagreement, Example, InvalidTask, TaskAdapter, UnsupportedLabelConfig,
                            latest_annotation)
+from adapters.ctr import ClickAdapter
 from adapters.detection import DetectionAdapter
 from adapters.image_classification import ImageClassificationAdapter
 from adapters.ner import NerAdapter
 from adapters.text_classification import TextClassificationAdapter
 
-#: every adapter, in the order they are tried
-ADAPTERS: list[type[TaskAdapter]] = [TextClassificationAdapter, ImageClassificationAdapter, NerAdapter,
-                                       DetectionAdapter]
+#: every adapter, in the order they are tried: clicks before text classification, which would also
+#: take a click / no_click <Choices> on a <Text>
+ADAPTERS: list[type[TaskAdapter]] = [ClickAdapter, TextClassificationAdapter, ImageClassificationAdapter,
+                                       NerAdapter, DetectionAdapter]
 
 
 def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
@@ -35,6 +37,6 @@ def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
     raise UnsupportedLabelConfig(f"no Re-Label adapter understands this labeling config (supported: {supported})")
 
 
-__all__ = ["ADAPTERS", "DetectionAdapter", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask",
+__all__ = ["ADAPTERS", "ClickAdapter", "DetectionAdapter", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask",
            "NerAdapter", "TaskAdapter", "TextClassificationAdapter", "UnsupportedLabelConfig", "adapter_for_config",
            "latest_annotation"]

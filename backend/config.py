@@ -24,7 +24,8 @@
 | RELABEL_GENERATION_EPOCHS | epochs per fold of the text-generation model | the adapter's |
 | RELABEL_CTR_FEATURES | clicks: comma-separated task data fields the click model reads | the fields the labeling config shows |
 | RELABEL_CTR_LABEL_FIELD | clicks: a task data field holding 0/1, the label of rows nobody annotated (imported click logs) | (none) |
-| RELABEL_CTR_EPOCHS | epochs per fold of the click model | the adapter's |
+| RELABEL_CTR_CATEGORICAL_FIELDS | clicks: comma-separated fields always treated as categories (numeric ids such as userId) | (none) |
+| RELABEL_CTR_EPOCHS | epochs per fold of the click model (small projects: at least 150 steps) | 10 |
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
@@ -43,6 +44,11 @@ def _int(name: str, default: int | None) -> int | None:
         return int(raw) if raw else default
     except ValueError:
         raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    """Comma-separated names as a list."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _given(**options) -> dict:
@@ -82,7 +88,8 @@ class Settings:
     generation_epochs: int | None = None  # None: the adapter's default
     ctr_features: str = ""
     ctr_label_field: str = ""
-    ctr_epochs: int | None = None  # None: the adapter's default
+    ctr_categorical_fields: str = ""
+    ctr_epochs: int = 10
     drop_flagged_before_round: int | None = None
     device: str = "auto"
     max_body_mb: int = 64
@@ -124,6 +131,7 @@ class Settings:
             generation_epochs=_int("RELABEL_GENERATION_EPOCHS", cls.generation_epochs),
             ctr_features=env("RELABEL_CTR_FEATURES", cls.ctr_features),
             ctr_label_field=env("RELABEL_CTR_LABEL_FIELD", cls.ctr_label_field),
+            ctr_categorical_fields=env("RELABEL_CTR_CATEGORICAL_FIELDS", cls.ctr_categorical_fields),
             ctr_epochs=_int("RELABEL_CTR_EPOCHS", cls.ctr_epochs),
             device=env("RELABEL_DEVICE", cls.device),
             max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
@@ -152,8 +160,8 @@ class Settings:
                                      "image_size": self.detection_size},
                 "text-generation": {"generation_model": self.generation_model,
                                     **_given(epochs=self.generation_epochs)},
-                "ctr": {"features": [name.strip() for name in self.ctr_features.split(",") if name.strip()] or None,
-                        "label_field": self.ctr_label_field or None, **_given(epochs=self.ctr_epochs)}}
+                "ctr": {"features": _names(self.ctr_features) or None, "label_field": self.ctr_label_field or None,
+                        "categorical_fields": _names(self.ctr_categorical_fields), "epochs": self.ctr_epochs}}
 
     def for_adapter(self, adapter) -> "Settings":
         """These settings with the adapter's own defaults where they leave a choice open (K of K-fold)."""
