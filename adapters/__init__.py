@@ -11,11 +11,12 @@ from adapters.detection import DetectionAdapter
 from adapters.image_classification import ImageClassificationAdapter
 from adapters.ner import NerAdapter
 from adapters.text_classification import TextClassificationAdapter
+from adapters.text_generation import TextGenerationAdapter
 
-#: every adapter, in the order they are tried: clicks before text classification, which would also
-#: take a click / no_click <Choices> on a <Text>
-ADAPTERS: list[type[TaskAdapter]] = [ClickAdapter, TextClassificationAdapter, ImageClassificationAdapter,
-                                       NerAdapter, DetectionAdapter]
+#: every adapter, in the order they are tried: clicks and text generation (whose re-label config
+#: holds a <Choices> of candidate texts) before text classification, which would take their <Choices>
+ADAPTERS: list[type[TaskAdapter]] = [ClickAdapter, TextGenerationAdapter, TextClassificationAdapter,
+                                       ImageClassificationAdapter, NerAdapter, DetectionAdapter]
 
 
 def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
@@ -38,5 +39,5 @@ def adapter_for_config(label_config: str, **options: Any) -> TaskAdapter:
 
 
 __all__ = ["ADAPTERS", "ClickAdapter", "DetectionAdapter", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask",
-           "NerAdapter", "TaskAdapter", "TextClassificationAdapter", "UnsupportedLabelConfig", "adapter_for_config",
+           "NerAdapter", "TaskAdapter", "TextClassificationAdapter", "TextGenerationAdapter", "UnsupportedLabelConfig", "adapter_for_config",
            "latest_annotation"]

@@ -20,8 +20,8 @@
 | RELABEL_DETECTION_MODEL | detector: an ultralytics .pt file (e.g. your yolo11n.pt) or model yaml (trained from scratch) | yolo11n.yaml |
 | RELABEL_DETECTION_EPOCHS | epochs per fold of the detector (from a yaml, at least 300 steps) | 50 |
 | RELABEL_DETECTION_SIZE | side in pixels images are resized to for the detector | 640 |
-| RELABEL_GENERATION_MODEL | text generation: a Hugging Face seq2seq model name or local path (fine-tuned); empty: a small T5 with a byte tokenizer, trained from scratch (offline) | (empty) |
-| RELABEL_GENERATION_EPOCHS | epochs per fold of the text-generation model | the adapter's |
+| RELABEL_GENERATION_MODEL | text generation: a Hugging Face seq2seq model name or local path (fine-tuned); empty: a small BART with a byte tokenizer, trained from scratch (offline) | (empty) |
+| RELABEL_GENERATION_EPOCHS | epochs per fold of the text-generation model (small projects: a minimum number of steps) | 10 |
 | RELABEL_CTR_FEATURES | clicks: comma-separated task data fields the click model reads | the fields the labeling config shows |
 | RELABEL_CTR_LABEL_FIELD | clicks: a task data field holding 0/1, the label of rows nobody annotated (imported click logs) | (none) |
 | RELABEL_CTR_CATEGORICAL_FIELDS | clicks: comma-separated fields always treated as categories (numeric ids such as userId) | (none) |
@@ -49,11 +49,6 @@ def _int(name: str, default: int | None) -> int | None:
 def _names(text: str) -> list[str]:
     """Comma-separated names as a list."""
     return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _given(**options) -> dict:
-    """The options that are set: None leaves the adapter's own default in place."""
-    return {name: value for name, value in options.items() if value is not None}
 
 
 #: settings a project may choose for itself, per round (PUT /projects/<id>/settings), and their types
@@ -85,7 +80,7 @@ class Settings:
     image_epochs: int = 20
     image_size: int = 128
     generation_model: str = ""
-    generation_epochs: int | None = None  # None: the adapter's default
+    generation_epochs: int = 10
     ctr_features: str = ""
     ctr_label_field: str = ""
     ctr_categorical_fields: str = ""
@@ -158,8 +153,7 @@ class Settings:
                                          "image_size": self.image_size},
                 "object-detection": {"detection_model": self.detection_model, "epochs": self.detection_epochs,
                                      "image_size": self.detection_size},
-                "text-generation": {"generation_model": self.generation_model,
-                                    **_given(epochs=self.generation_epochs)},
+                "text-generation": {"generation_model": self.generation_model, "epochs": self.generation_epochs},
                 "ctr": {"features": _names(self.ctr_features) or None, "label_field": self.ctr_label_field or None,
                         "categorical_fields": _names(self.ctr_categorical_fields), "epochs": self.ctr_epochs}}
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from pathlib import Path
 
+from adapters import ClickAdapter, TextGenerationAdapter, adapter_for_config
 from adapters.base import Disagreement
 from backend.training import rows_left_in
 from scripts.dropped_rows import cleaned_tasks, write_cleaned_export
@@ -107,3 +110,14 @@ def test_sync_round_text_and_click_options():
                           "--segment-field", "genre"])
     assert (options.detection.bleu_threshold, options.detection.drop_quantile,
             options.detection.segment_field, options.detection.drop_threshold) == (0.3, 0.8, "genre", None)
+
+
+def test_the_readme_configs_go_to_their_adapters():
+    """The labeling configs the README documents for text generation and clicks parse as documented."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    configs = re.findall(r"```xml\n(.*?)```", readme, re.S)
+    generation = adapter_for_config(next(c for c in configs if "relabel_candidates" in c))
+    assert isinstance(generation, TextGenerationAdapter) and generation.candidate_name == "candidate"
+    assert generation.data_key == "text"
+    clicks = adapter_for_config(next(c for c in configs if "no_click" in c))
+    assert isinstance(clicks, ClickAdapter) and list(clicks.config.data_fields) == ["user", "item"]
