@@ -11,7 +11,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.helpers import create_noisy_project, sync_round
+from adapters.text_generation import CANDIDATES_FIELD
+from tests.helpers import all_tasks, create_noisy_project, sync_round
+from tests.textgen_data import TEXTAREA_ONLY_CONFIG, TEXTGEN_CONFIG, textarea_result
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
@@ -86,4 +88,32 @@ def test_per_class_tab_in_the_browser(label_studio, backend, page, tmp_path):
     rows_shown = page.locator(".lsf-table__row-wrapper")
     rows_shown.first.wait_for()
     assert rows_shown.first.inner_text().split()[0] == expected[0]  # most suspicious first
+    assert page.errors == []
+
+
+def test_text_generation_choice_config_in_the_browser(label_studio, page):
+    """The documented re-label config for text generation: a flagged task shows the old and the model's
+    text as choices beside the text box; a task without candidates opens with no choices."""
+    ls = label_studio.sdk()
+    project = ls.projects.create(title="browser text choices", label_config=TEXTAREA_ONLY_CONFIG)
+    ls.projects.import_tasks(id=project.id, request=[{"data": {"text": "07/10/2030"}}, {"data": {"text": "08/10/2030"}}])
+    flagged, plain = sorted(all_tasks(label_studio, project.id), key=lambda t: t["id"])
+    for task in (flagged, plain):
+        ls.annotations.create(id=task["id"], result=textarea_result("1999-01-01"))
+    ls.projects.update(id=project.id, label_config=TEXTGEN_CONFIG)
+    # what sync_round writes into a flagged task (TextGenerationAdapter.relabel_fields)
+    ls.tasks.update(id=flagged["id"], data={**flagged["data"],
+                                            CANDIDATES_FIELD: [{"value": "1999-01-01"}, {"value": "2030-10-07"}]})
+
+    log_in(page, label_studio)
+    page.goto(f"{label_studio.url}/projects/{project.id}/data?task={flagged['id']}")
+    page.get_by_text("07/10/2030", exact=True).first.wait_for(timeout=30_000)
+    # each choice reads "<text>[<hotkey>]"
+    page.get_by_text(re.compile(r"^2030-10-07\s*\[?2\]?$")).first.wait_for()
+    page.get_by_text(re.compile(r"^1999-01-01\s*\[?1\]?$")).first.wait_for()
+    checkboxes_with_choices = page.get_by_role("checkbox").count()  # the task list's own boxes too
+    page.goto(f"{label_studio.url}/projects/{project.id}/data?task={plain['id']}")
+    page.get_by_text("08/10/2030", exact=True).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(2000)
+    assert checkboxes_with_choices - page.get_by_role("checkbox").count() == 2
     assert page.errors == []
