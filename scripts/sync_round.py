@@ -280,7 +280,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                            help="tasks to flag with --flag-rule budget (default: the estimated number of wrong labels)")
     detection.add_argument("--quality-threshold", type=float, default=None,
                            help="with --flag-rule budget: flag every task whose label-quality score is below this "
-                                "(0-1) instead of a number of tasks")
+                                "(0-1) instead of a number of tasks; text generation: the chrF / 100 threshold "
+                                "(default 0.9)")
     detection.add_argument("--global-budget", action="store_true",
                            help="spend the budget on the lowest scores overall instead of sharing it among classes")
     detection.add_argument("--confirmation-margin", type=float, default=defaults.confirmation_margin,
