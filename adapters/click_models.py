@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from adapters.folds import take
+from adapters.torch_threads import torch_threads
 
 #: a numeric-looking field with at most this many distinct values is categorical (codes, ratings, flags)
 NUMERIC_MIN_DISTINCT = 20
@@ -153,24 +153,6 @@ def featurize_rows(rows: Sequence[dict], categorical_fields: Sequence[str] = ())
     return encode_rows(rows, fit_field_encoding(rows, categorical_fields))
 
 
-@contextmanager
-def torch_threads(count: int | None):
-    """Run torch ops on `count` threads (None: as configured), restoring the previous count after.
-
-    The model's matrices are small, so threads mostly wait on each other: on a 2-core machine shared
-    with other jobs, a fit on 2 threads took about 10 times (9-20x) as long as on 1.
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _new_parameters(sizes: Sequence[int], n_numeric: int, dimensions: int, generator: Any):
     """The factorization machine's parameters: one row of weights per field value (all categorical
     fields share one table, each field at its own offset) and one per numeric field."""
@@ -206,7 +188,8 @@ class ClickModel:
     `fit(features, targets)`: targets are 0/1 (no click / click), one per row. `predict(features)`
     returns click probabilities, shape (n,); rows are re-encoded with the encoding seen in `fit` when
     they come with another. On CUDA, embedding gradients are summed in a non-deterministic order, so
-    exact repeatability holds on CPU only.
+    exact repeatability holds on CPU only. `threads` defaults to 1: the matrices are small, so threads
+    mostly wait on each other (on 2 shared cores a fit on 2 threads took 9-20 times as long).
     """
 
     def __init__(self, dimensions: int = 8, epochs: int = 10, min_steps: int = 150, batch_size: int = 256,

@@ -19,10 +19,10 @@ import json
 import math
 import os
 import threading
-from contextlib import contextmanager
 from typing import Sequence
 
 from adapters.text_models import _batches, quiet_transformers, resolve_device
+from adapters.torch_threads import torch_threads
 
 #: "" means the untrained byte-level BART described by DEFAULT_ARCHITECTURE
 DEFAULT_GENERATION_MODEL = ""
@@ -90,39 +90,6 @@ def training_epochs(n_pairs: int, batch_size: int, epochs: int, min_steps: int) 
     """
     batches_per_epoch = -(-n_pairs // batch_size)
     return max(epochs, -(-min_steps // batches_per_epoch))
-
-
-def available_cpus() -> int:
-    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (containers).
-
-    torch counts the machine's cores, which in a container limited to 2 CPUs can be dozens of
-    threads fighting over 2 CPUs.
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as file:
-            quota, period = file.read().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, int(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 quota to honour
-    return max(1, cpus)
-
-
-@contextmanager
-def torch_threads(threads: int | None):
-    """Run the block with torch using `threads` CPU threads (None: `available_cpus()`), then restore.
-
-    torch's thread count is process-wide: a prediction in another thread meanwhile runs with it too.
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads or min(previous, available_cpus()))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class Seq2SeqGenerator:

@@ -10,8 +10,9 @@ import pytest
 from adapters import text_generation
 from adapters.base import InvalidTask, UnsupportedLabelConfig
 from adapters.noise import DetectionOptions
-from adapters.seq2seq_models import (FINETUNE_LEARNING_RATE, Seq2SeqGenerator, available_cpus, generation_budget,
+from adapters.seq2seq_models import (FINETUNE_LEARNING_RATE, Seq2SeqGenerator, generation_budget,
                                      learning_rate_factor, training_epochs)
+from adapters.torch_threads import available_cpus
 from adapters.text_generation import (CANDIDATES_FIELD, DEFAULT_CHRF_THRESHOLD, TextGenerationAdapter,
                                       relabel_outcome)
 from tests.textgen_data import (TEXTAREA_ONLY_CONFIG, TEXTGEN_CONFIG, as_label_studio_tasks, candidate_result,
