@@ -1,10 +1,14 @@
 """Round numbering, task tagging plans and the round report (pure parts of sync_round)."""
 from __future__ import annotations
 
+import pytest
+import requests
+
 from adapters.base import Disagreement
 from scripts.round_report import (apply_confirmation_memory, build_report, confirmed_label_quality,
                                   previous_round_outcome, ranked_flags, report_markdown)
 from scripts.round_tabs import next_round, planned_tag_updates, round_tags
+from scripts.sync_round import BackendClient, RoundError
 
 
 def test_next_round_counts_completed_round_tabs():
@@ -138,3 +142,32 @@ def test_ner_report_counts_span_errors_per_class_and_no_flips():
                            disagreements=[disagreement(1, "a", "b", 0.1)], annotations={}, history=[], tab_url=None,
                            dry_run=False)
     assert classes["errors_per_class"] is None and "Disagreements in the flagged" not in report_markdown(classes)
+
+
+def test_backend_client_sends_a_get_again_when_a_kept_alive_connection_was_closed(monkeypatch):
+    class Answer:
+        status_code = 200
+
+        def json(self):
+            return {"jobs": []}
+
+    calls = []
+
+    def reset_once(method, url, **kwargs):
+        calls.append(method)
+        if len(calls) == 1:
+            raise requests.ConnectionError("('Connection aborted.', ConnectionResetError(104, 'reset by peer'))")
+        return Answer()
+
+    def always_down(method, url, **kwargs):
+        calls.append(method)
+        raise requests.ConnectionError("down")
+
+    client = BackendClient("http://backend:9090", None)
+    monkeypatch.setattr(client.session, "request", reset_once)
+    assert client.jobs(3) == [] and calls == ["GET", "GET"]
+    calls.clear()
+    monkeypatch.setattr(client.session, "request", always_down)
+    with pytest.raises(RoundError, match="not reachable"):
+        client.start_job(3, write_predictions=False)
+    assert calls == ["POST"]  # a job start is never sent twice
