@@ -10,7 +10,7 @@ import pytest
 
 from scripts.services import free_port, start_backend
 from tests.conftest import BackendServer
-from tests.helpers import all_tasks, annotation_snapshot, api, sync_round, tab_task_ids
+from tests.helpers import all_tasks, annotation_snapshot, api, backend_predict, sync_round, tab_task_ids
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +135,16 @@ def test_predictions_are_choices_and_annotations_are_unchanged(label_studio, cli
         assert prediction["result"][0]["value"]["choices"][0] in ("click", "no_click")
         assert 0 <= prediction["score"] <= 1
     assert annotation_snapshot(tasks) == click_rounds["before"]
+
+
+def test_predict_endpoint_scores_a_new_row(click_backend, click_project, click_rounds):
+    project_id, _ = click_project
+    answer = backend_predict(click_backend, project_id, CLICK_CONFIG,
+                             [{"id": 9001, "data": {"user": "u2", "item": "m4"}},  # same group: a click
+                              {"id": 9002, "data": {"user": "u2", "item": "m5"}}])
+    assert answer.status_code == 200, answer.text
+    clicked, not_clicked = answer.json()["results"]
+    assert clicked["result"][0]["value"]["choices"] == ["click"] and clicked["score"] > not_clicked["score"]
+    assert clicked["model_version"] == click_rounds["reports"][-1]["model_version"]
+    missing = backend_predict(click_backend, project_id, CLICK_CONFIG, [{"id": 9003, "data": {"user": "u2"}}])
+    assert missing.status_code == 422 and "task 9003: data.item" in missing.json()["error"], missing.text

@@ -9,7 +9,7 @@ import pytest
 from adapters.text_generation import CANDIDATES_FIELD
 from scripts.services import free_port, start_backend
 from tests.conftest import BackendServer
-from tests.helpers import all_tasks, annotation_snapshot, round_tabs, sync_round, tab_task_ids
+from tests.helpers import all_tasks, annotation_snapshot, backend_predict, round_tabs, sync_round, tab_task_ids
 from tests.textgen_data import (TEXTAREA_ONLY_CONFIG, TEXTGEN_CONFIG, candidate_result, corrupt_answers, make_pairs,
                                 textarea_result)
 
@@ -85,6 +85,16 @@ def test_predictions_are_texts_and_annotations_are_unchanged(label_studio, textg
         [prediction] = [p for p in task["predictions"] if p["model_version"] == version]
         assert prediction["result"][0]["type"] == "textarea" and prediction["result"][0]["to_name"] == "text"
     assert annotation_snapshot(tasks) == first_round["before"]
+
+
+def test_predict_endpoint_writes_an_answer(textgen_backend, textgen_project, first_round):
+    project_id, _ = textgen_project
+    answer = backend_predict(textgen_backend, project_id, TEXTGEN_CONFIG, [{"id": 9001, "data": {"text": "05/03/2024"}}])
+    assert answer.status_code == 200, answer.text
+    [result] = answer.json()["results"]
+    assert result["model_version"] == first_round["report"]["model_version"]
+    [text] = result["result"][0]["value"]["text"]
+    assert len(text) == 10 and text.count("-") == 2, text  # an ISO date (most likely the right one)
 
 
 def test_next_round_counts_kept_replaced_and_rewritten_texts(label_studio, textgen_backend, textgen_project,
