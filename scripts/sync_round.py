@@ -66,13 +66,11 @@ class BackendClient:
             try:
                 response = self.session.request(method, self.url + path, timeout=60, **kwargs)
                 break
-            except requests.ConnectionError as error:
+            except requests.RequestException as error:
                 # The server may close a kept-alive connection just as a request goes out on it (gunicorn
                 # drops idle ones after 2 s): GET and PUT are safe to send once more, on a new connection.
-                if attempt == 2 or method not in ("GET", "PUT"):
+                if attempt == 2 or method not in ("GET", "PUT") or not isinstance(error, requests.ConnectionError):
                     raise RoundError(f"the Re-Label backend at {self.url} is not reachable: {error}") from error
-            except requests.RequestException as error:
-                raise RoundError(f"the Re-Label backend at {self.url} is not reachable: {error}") from error
         if response.status_code >= 400:
             try:
                 message = response.json().get("error", response.text)
