@@ -24,6 +24,22 @@ def parse_choices_config(label_config: str, object_tag: str) -> tuple[str, str, 
     return from_name, to_name, data_key, list(control.labels), control.attr.get("choice", "single")
 
 
+def single_choice(task_id: Any, annotation: dict, from_name: str) -> Any:
+    """The one value an annotation chose in the `<Choices name=from_name>`, or None when it chose
+    nothing there; InvalidTask naming the task and annotation when the result is malformed."""
+    field_name = f"annotation {annotation.get('id')} {from_name}"
+    results = annotation.get("result")
+    if not isinstance(results, list):
+        raise InvalidTask(task_id, field_name, "annotation result is not a list")
+    items = [r for r in results if isinstance(r, dict) and r.get("from_name") == from_name]
+    if not items:
+        return None
+    choices = (items[0].get("value") or {}).get("choices")
+    if not isinstance(choices, list) or len(choices) != 1:
+        raise InvalidTask(task_id, field_name, f"expected exactly one choice, got {choices!r}")
+    return choices[0]
+
+
 def _matrix(features):
     """Features as a 2-D matrix: sparse ones (TF-IDF) stay sparse."""
     from scipy.sparse import issparse
@@ -105,20 +121,13 @@ class ClassificationAdapter(TaskAdapter):
 
     def target_from_annotation(self, task_id: Any, annotation: dict) -> str | None:
         """The class an annotation chose, or None when it chose nothing for this control."""
-        field_name = f"annotation {annotation.get('id')} {self.from_name}"
-        results = annotation.get("result")
-        if not isinstance(results, list):
-            raise InvalidTask(task_id, field_name, "annotation result is not a list")
-        items = [r for r in results if isinstance(r, dict) and r.get("from_name") == self.from_name]
-        if not items:
+        choice = single_choice(task_id, annotation, self.from_name)
+        if choice is None:
             return None
-        choices = (items[0].get("value") or {}).get("choices")
-        if not isinstance(choices, list) or len(choices) != 1:
-            raise InvalidTask(task_id, field_name, f"expected exactly one choice, got {choices!r}")
-        if choices[0] not in self.class_index:
-            raise InvalidTask(task_id, field_name,
-                              f"label {choices[0]!r} is not in the labeling config (choices: {', '.join(self.classes)})")
-        return choices[0]
+        if choice not in self.class_index:
+            raise InvalidTask(task_id, f"annotation {annotation.get('id')} {self.from_name}",
+                              f"label {choice!r} is not in the labeling config (choices: {', '.join(self.classes)})")
+        return choice
 
     def training_problem(self, targets: Sequence[str], n_folds: int) -> str | None:
         n_classes = len(set(targets))

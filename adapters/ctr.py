@@ -22,6 +22,7 @@ import numpy as np
 
 from adapters.base import (Disagreement, Example, InvalidTask, Progress, TaskAdapter, UnsupportedLabelConfig,
                            latest_annotation, no_progress, task_data_value)
+from adapters.classification import single_choice
 from adapters.click_models import ClickFeatures, ClickModel, dev_metrics_with_and_without, featurize_rows
 from adapters.noise import DetectionOptions, estimate_noise_rate, find_confident_label_issues, flag_lowest_quality
 
@@ -274,20 +275,14 @@ class ClickAdapter(TaskAdapter):
         return None
 
     def label_from_annotation(self, task_id: Any, value: Any, annotation: dict) -> tuple[int | None, list[str]]:
-        field_name = f"annotation {annotation.get('id')} {self.from_name}"
-        results = annotation.get("result")
-        if not isinstance(results, list):
-            raise InvalidTask(task_id, field_name, "annotation result is not a list")
-        items = [r for r in results if isinstance(r, dict) and r.get("from_name") == self.from_name]
-        if not items:
+        chosen = single_choice(task_id, annotation, self.from_name)
+        if chosen is None:
             return None, []
-        choices = (items[0].get("value") or {}).get("choices")
-        if not isinstance(choices, list) or len(choices) != 1:
-            raise InvalidTask(task_id, field_name, f"expected exactly one choice, got {choices!r}")
         for target, choice in self.choices.items():
-            if choices[0] == choice:
+            if chosen == choice:
                 return target, []
-        raise InvalidTask(task_id, field_name, f"label {choices[0]!r} is not in the labeling config "
+        raise InvalidTask(task_id, f"annotation {annotation.get('id')} {self.from_name}",
+                          f"label {chosen!r} is not in the labeling config "
                                                f"(choices: {self.choices[1]}, {self.choices[0]})")
 
     def target_key(self, target: int) -> str:
