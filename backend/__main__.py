@@ -1,7 +1,9 @@
 """`python -m backend --host 0.0.0.0 --port 9090`: serve the backend with gunicorn.
 
-One worker process with threads: training jobs are threads of that worker, and their records live in
-MODEL_DIR. gunicorn's worker timeout only watches the request threads, not training.
+Without REDIS_URL: one worker process with threads, training jobs are threads of that worker (their
+records live in MODEL_DIR) and gunicorn's worker timeout only watches the request threads. With
+REDIS_URL: training goes to the RQ queue (`python -m backend.worker`), so the backend may run several
+worker processes (RELABEL_WEB_WORKERS, default 2).
 """
 from __future__ import annotations
 
@@ -15,9 +17,16 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "9090")))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("RELABEL_THREADS", "8")))
+    queued = bool(os.environ.get("REDIS_URL"))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("RELABEL_WEB_WORKERS") or (2 if queued else 1)),
+                        help="gunicorn worker processes (env RELABEL_WEB_WORKERS; more than 1 needs REDIS_URL)")
     options = parser.parse_args()
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(options.threads),
-                               "--timeout", "300", "--bind", f"{options.host}:{options.port}",
+    if options.workers > 1 and not queued:
+        parser.error("several worker processes need REDIS_URL: without it, training jobs are threads of the "
+                     "one backend process (set REDIS_URL and run python -m backend.worker, or use --workers 1)")
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(options.workers),
+                               "--threads", str(options.threads), "--timeout", "300",
+                               "--bind", f"{options.host}:{options.port}",
                                "--config", "python:backend.gunicorn_conf", "backend.app:create_app()"])
 
 

@@ -1,10 +1,11 @@
 """The Re-Label ML backend: an HTTP server speaking Label Studio's ML backend protocol.
 
 Label Studio calls GET /health, POST /setup, POST /predict, POST /webhook (START_TRAINING) and
-GET /versions. The round driver also uses GET/POST /jobs and GET /projects/<id>/predictions.
+GET /versions. The round driver also uses GET/POST /jobs, GET /jobs/<id> and GET /projects/<id>/predictions.
 
-Run it with gunicorn (one worker: training jobs are threads of that worker):
-    gunicorn --workers 1 --threads 8 --bind 0.0.0.0:9090 'backend.app:create_app()'
+Run it with `python -m backend` (gunicorn). Without REDIS_URL, training jobs are threads of its one
+worker process; with REDIS_URL they go to an RQ queue that `python -m backend.worker` processes take,
+and the backend may run several worker processes.
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from werkzeug.exceptions import HTTPException
 
 from adapters import InvalidTask, UnsupportedLabelConfig, adapter_for_config
 from backend.config import PROJECT_SETTINGS, Settings
-from backend.jobs import JobRunner
+from backend.jobs import ACTIVE_STATES, JobRunner
 from backend.label_studio import LabelStudioClient, LabelStudioError
 from backend.logs import configure_logging
 from backend.model_store import ModelStore
-from backend.training import CHECKING_STAGE, train_project
+from backend.queue import QUEUED_STAGE, QueueJobRunner
+from backend.training import CHECKING_STAGE, run_training_job
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ class Backend:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store = ModelStore(settings.model_dir)
-        self.jobs = JobRunner(self.store, self._run_job)
+        self.jobs = QueueJobRunner(self.store, settings) if settings.redis_url \
+            else JobRunner(self.store, self._run_job)
         self._models: dict[int, tuple[str, Any, Any]] = {}  # project -> (version, adapter, model)
         self._models_lock = threading.Lock()
         # Label Studio sends its URL and the project owner's token in /setup; used only when
@@ -64,9 +67,7 @@ class Backend:
         return self.settings.with_overrides(self.store.project_settings(project_id))
 
     def _run_job(self, job: dict, progress) -> dict:
-        project_id = job["project"]
-        return train_project(project_id, self.project_settings(project_id), self.client(project_id), self.store,
-                             progress, write_predictions=job["options"].get("write_predictions", True))
+        return run_training_job(job, progress, self.settings, self.store, self.client(job["project"]))
 
     def start_training(self, project_id: int, write_predictions: bool = True) -> tuple[dict, bool]:
         """Start (or join) the project's training job.
@@ -82,9 +83,12 @@ class Backend:
             raise RequestError(status, f"project {project_id}: {error}") from None
         job, started = self.jobs.start(project_id, {"write_predictions": write_predictions})
         deadline = time.monotonic() + self.settings.check_wait
-        while started and job["state"] == "running" and job["stage"] in ("starting", CHECKING_STAGE) \
+        queued = "rq_job" in job
+        while started and job["state"] in ACTIVE_STATES and job["stage"] in ("starting", CHECKING_STAGE, QUEUED_STAGE) \
                 and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.25 if queued else 0.05)
+            if queued:  # a worker process runs it: read its record
+                job = self.jobs.get(project_id, job["id"]) or job
         if job["state"] == "failed":
             raise RequestError(422, f"training job {job['id']} failed: {job['error']}")
         return job, started
@@ -253,14 +257,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.get("/jobs")
     def list_jobs():
         project_id = _project(request.args.get("project"))
-        return jsonify(jobs=backend.store.jobs(project_id))
+        return jsonify(jobs=backend.jobs.jobs(project_id))
+
+    def find_job(job_id: str) -> dict:
+        project, _, number = job_id.partition("-")
+        job = backend.jobs.get(int(project), job_id) if project.isdigit() and number.isdigit() else None
+        if job is None:
+            raise RequestError(404, f"no job {job_id!r}")
+        return job
+
+    @app.get("/jobs/<job_id>")
+    def get_job(job_id: str):
+        """One job's record: state (queued, running, done, failed), stage, done/total, error, result."""
+        return jsonify(job=find_job(job_id))
 
     @app.post("/job_status")
     def job_status():
-        job_id = str(_body().get("job", ""))
-        job = backend.jobs.get(_project(job_id.split("-", 1)[0]), job_id) if "-" in job_id else None
-        if job is None:
-            raise RequestError(404, f"no job {job_id!r}")
+        job = find_job(str(_body().get("job", "")))
         return jsonify(job=job["id"], status=job["state"], error=job["error"])
 
     @app.get("/versions")

@@ -29,6 +29,10 @@
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
+| REDIS_URL | run training jobs on this Redis's RQ queue, taken by `python -m backend.worker` processes sharing MODEL_DIR; empty: in the backend process | (empty) |
+| RELABEL_WEB_WORKERS | backend (gunicorn) worker processes; more than 1 needs REDIS_URL | 1, with REDIS_URL 2 |
+| RELABEL_JOB_TIMEOUT | seconds a queued training job may run before RQ stops it | 21600 |
+| RELABEL_JOB_HEARTBEAT_TIMEOUT | seconds without a heartbeat after which a queued job's worker is taken for dead and the job failed | 60 |
 """
 from __future__ import annotations
 
@@ -89,6 +93,9 @@ class Settings:
     device: str = "auto"
     max_body_mb: int = 64
     check_wait: float = 20.0
+    redis_url: str = ""
+    job_timeout: int = 6 * 3600
+    job_heartbeat_timeout: float = 60.0
 
     def __post_init__(self):
         if self.prediction_source not in PREDICTION_SOURCES:
@@ -131,6 +138,9 @@ class Settings:
             device=env("RELABEL_DEVICE", cls.device),
             max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
             check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
+            redis_url=env("REDIS_URL", cls.redis_url),
+            job_timeout=_int("RELABEL_JOB_TIMEOUT", cls.job_timeout),
+            job_heartbeat_timeout=_int("RELABEL_JOB_HEARTBEAT_TIMEOUT", int(cls.job_heartbeat_timeout)),
         )
 
     def with_overrides(self, overrides: dict) -> "Settings":

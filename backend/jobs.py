@@ -1,8 +1,13 @@
-"""Background training jobs, one at a time per project.
+"""Training jobs, one at a time per project: run in the backend process (embedded) or on an RQ queue.
 
-Label Studio waits at most 100 s on /webhook, so training runs in a thread and the caller polls the
-job record. Records are kept in the model store, so they survive a restart; a job that was running
-when the process stopped is reported as failed rather than left "running" forever.
+Label Studio waits at most 100 s on /webhook, so training never runs inside the request: the
+embedded runner starts a thread, the queue runner (backend.queue) hands the job to any training
+worker. Either way the job's record lives in the model store (MODEL_DIR/project-<id>/jobs/), which
+the backend and every worker share: callers poll it, and it survives a restart.
+
+A running job writes a heartbeat into its record every few seconds. A job whose process died
+(backend restarted, worker killed) stops beating and is reported as failed, with why, rather than
+left "running" for ever; its finished models are untouched (the store swaps versions in whole).
 """
 from __future__ import annotations
 
@@ -17,12 +22,81 @@ from backend.model_store import ModelStore
 log = logging.getLogger(__name__)
 
 ACTIVE_STATES = ("queued", "running")
+#: seconds between a running job's heartbeats
+HEARTBEAT_INTERVAL = 5.0
 
 # run(job record, progress callback) -> result dict; raises to fail the job.
 JobFunction = Callable[[dict, Callable[[str, int, int], None]], dict]
 
 
+def new_job_record(store: ModelStore, project_id: int, options: dict, state: str, stage: str, **extra) -> dict:
+    """The next job record of the project (ids "<project>-<number>"), saved. Call under the runner's lock."""
+    jobs = store.jobs(project_id)
+    number = jobs[-1]["number"] + 1 if jobs else 1
+    now = time.time()
+    job = {"id": f"{project_id}-{number}", "number": number, "project": project_id, "state": state,
+           "options": options, "stage": stage, "done": 0, "total": 0, "started_at": now, "heartbeat_at": now,
+           "finished_at": None, "error": None, "result": None, **extra}
+    store.save_job(job)
+    return job
+
+
+def fail_job(store: ModelStore, job: dict, error: str) -> dict:
+    job.update(state="failed", finished_at=time.time(), error=error)
+    store.save_job(job)
+    log.warning("job failed", extra={"job": job["id"], "project": job["project"], "error": error})
+    return job
+
+
+def execute_job(store: ModelStore, job: dict, run: JobFunction, progress_interval: float = 0.5,
+                heartbeat_interval: float = HEARTBEAT_INTERVAL, runner: str = "embedded") -> dict:
+    """Run `run` for the job record, saving its progress, heartbeats and outcome. Never raises."""
+    lock = threading.Lock()
+    last_saved = 0.0
+    finished = threading.Event()
+
+    def save() -> None:
+        with lock:
+            job["heartbeat_at"] = time.time()
+            store.save_job(job)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        nonlocal last_saved
+        job.update(stage=stage, done=done, total=total)
+        now = time.monotonic()
+        if now - last_saved >= progress_interval or done >= total:
+            save()
+            last_saved = now
+
+    def beat() -> None:
+        while not finished.wait(heartbeat_interval):
+            save()
+
+    job.update(state="running", stage="starting", runner=runner)
+    save()
+    threading.Thread(target=beat, name=f"heartbeat-{job['id']}", daemon=True).start()
+    log.info("job started", extra={"job": job["id"], "project": job["project"], "runner": runner})
+    try:
+        result = run(job, progress)
+        job.update(state="done", result=result, stage="done")
+        log.info("job done", extra={"job": job["id"], "project": job["project"], "result": result})
+    except Exception as error:  # the job's failure is reported, never raised into the server or worker
+        job.update(state="failed", error=str(error) or type(error).__name__)
+        log.warning("job failed", extra={"job": job["id"], "project": job["project"], "error": job["error"],
+                                          "trace": traceback.format_exc(limit=5)})
+    finished.set()
+    job["finished_at"] = time.time()
+    save()
+    return job
+
+
 class JobRunner:
+    """Runs jobs as threads of this process (the embedded default, without REDIS_URL).
+
+    Only one backend process may run jobs this way (python -m backend starts one worker without
+    REDIS_URL): the one-job-per-project lock and the restart check are this process's.
+    """
+
     def __init__(self, store: ModelStore, run: JobFunction, progress_interval: float = 0.5):
         self.store = store
         self.run = run
@@ -31,15 +105,18 @@ class JobRunner:
         self._fail_interrupted_jobs()
 
     def _fail_interrupted_jobs(self) -> None:
+        # This process has just started: no job of the store can be running in it.
         for project_id in self.store.all_project_ids():
             for job in self.store.jobs(project_id):
                 if job["state"] in ACTIVE_STATES:
-                    job.update(state="failed", finished_at=time.time(),
-                               error="interrupted: the backend stopped while this job was running; start it again")
-                    self.store.save_job(job)
+                    fail_job(self.store, job, "interrupted: the backend stopped while this job was running; "
+                                              "its finished models are kept; start it again")
+
+    def jobs(self, project_id: int) -> list[dict]:
+        return self.store.jobs(project_id)
 
     def active(self, project_id: int) -> dict | None:
-        return next((j for j in reversed(self.store.jobs(project_id)) if j["state"] in ACTIVE_STATES), None)
+        return next((j for j in reversed(self.jobs(project_id)) if j["state"] in ACTIVE_STATES), None)
 
     def start(self, project_id: int, options: dict | None = None) -> tuple[dict, bool]:
         """Start a job for the project, or return the one already running. (job, started?)"""
@@ -47,37 +124,10 @@ class JobRunner:
             running = self.active(project_id)
             if running is not None:
                 return running, False
-            jobs = self.store.jobs(project_id)
-            number = jobs[-1]["number"] + 1 if jobs else 1
-            job = {"id": f"{project_id}-{number}", "number": number, "project": project_id, "state": "running",
-                   "options": options or {}, "stage": "starting", "done": 0, "total": 0,
-                   "started_at": time.time(), "finished_at": None, "error": None, "result": None}
-            self.store.save_job(job)
-            threading.Thread(target=self._execute, args=(job,), name=f"job-{job['id']}", daemon=True).start()
+            job = new_job_record(self.store, project_id, options or {}, "running", "starting")
+            threading.Thread(target=execute_job, args=(self.store, job, self.run, self.progress_interval),
+                             name=f"job-{job['id']}", daemon=True).start()
             return job, True
 
-    def _execute(self, job: dict) -> None:
-        last_saved = 0.0
-
-        def progress(stage: str, done: int, total: int) -> None:
-            nonlocal last_saved
-            job.update(stage=stage, done=done, total=total)
-            now = time.monotonic()
-            if now - last_saved >= self.progress_interval or done >= total:
-                self.store.save_job(job)
-                last_saved = now
-
-        log.info("job started", extra={"job": job["id"], "project": job["project"]})
-        try:
-            result = self.run(job, progress)
-            job.update(state="done", result=result, stage="done")
-            log.info("job done", extra={"job": job["id"], "project": job["project"], "result": result})
-        except Exception as error:  # the job's failure is reported, never raised into the server
-            job.update(state="failed", error=str(error) or type(error).__name__)
-            log.warning("job failed", extra={"job": job["id"], "project": job["project"], "error": job["error"],
-                                              "trace": traceback.format_exc(limit=5)})
-        job["finished_at"] = time.time()
-        self.store.save_job(job)
-
     def get(self, project_id: int, job_id: str) -> dict | None:
-        return next((j for j in self.store.jobs(project_id) if j["id"] == job_id), None)
+        return next((j for j in self.jobs(project_id) if j["id"] == job_id), None)

@@ -127,6 +127,20 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     return result
 
 
+def run_training_job(job: dict, progress: Progress, settings: Settings, store: ModelStore,
+                     client: LabelStudioClient | None = None) -> dict:
+    """A training job's work: the project's own settings over the backend's, then train_project.
+    Without `client`, Label Studio is reached with the configured LABEL_STUDIO_URL and API key."""
+    project_id = job["project"]
+    if client is None:
+        if not settings.label_studio_api_key:
+            raise TrainingError("the training worker has no Label Studio credentials: set LABEL_STUDIO_URL and "
+                                "LABEL_STUDIO_API_KEY (a legacy token or a personal access token)")
+        client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
+    return train_project(project_id, settings.with_overrides(store.project_settings(project_id)), client, store,
+                         progress, write_predictions=job["options"].get("write_predictions", True))
+
+
 def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unlabeled: list,
                     progress: Progress) -> dict:
     """Outputs for every labeled task (out of fold, or in sample) and, from the full model, every unlabeled one."""

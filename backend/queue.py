@@ -1,0 +1,107 @@
+"""Training jobs on an RQ queue (REDIS_URL set): any training worker, on any machine that shares the
+model store, runs them (`python -m backend.worker`).
+
+The job record in the model store stays the source of truth, as for embedded jobs: the backend
+creates it ("queued"), the worker that takes the job runs it with backend.jobs.execute_job (progress,
+heartbeat, outcome). One job per project at a time holds across backend processes and machines: the
+check-and-create runs under a Redis lock. A job is reported failed, with why, when RQ says its
+worker process died, or when its heartbeat stops (worker killed, machine gone).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from backend.config import Settings
+from backend.jobs import ACTIVE_STATES, execute_job, fail_job, new_job_record
+from backend.model_store import ModelStore
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "relabel-training"
+QUEUED_STAGE = "queued: waiting for a training worker"
+
+
+def rq_job_id(job: dict) -> str:
+    return job.get("rq_job") or ""
+
+
+class QueueJobRunner:
+    """Enqueues training jobs on RQ; the same interface as backend.jobs.JobRunner."""
+
+    def __init__(self, store: ModelStore, settings: Settings, connection: Redis | None = None):
+        self.store = store
+        self.settings = settings
+        self.connection = connection or Redis.from_url(settings.redis_url)
+        self.queue = Queue(QUEUE_NAME, connection=self.connection)
+
+    def _check(self, job: dict) -> dict:
+        """The job, marked failed if its worker is known to be gone."""
+        if job["state"] not in ACTIVE_STATES:
+            return job
+        reason = None
+        try:
+            status = Job.fetch(rq_job_id(job), connection=self.connection).get_status(refresh=True)
+        except NoSuchJobError:
+            status = None
+        if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            reason = f"the training worker's process ended without finishing it (RQ status {status.value})"
+        elif status is None and job["state"] == "queued" and time.time() - job["started_at"] > 30:
+            # (younger: the backend may be between saving the record and enqueuing it)
+            reason = "the queue lost it (Redis was emptied or restarted)"
+        elif job["state"] == "running" and \
+                time.time() - job.get("heartbeat_at", job["started_at"]) > self.settings.job_heartbeat_timeout:
+            reason = f"its training worker sent no heartbeat for {self.settings.job_heartbeat_timeout:.0f} s " \
+                     f"(killed, or its machine went down)"
+        if reason is None:
+            return job
+        current = next((j for j in self.store.jobs(job["project"]) if j["id"] == job["id"]), job)
+        if current["state"] not in ACTIVE_STATES:  # it finished meanwhile
+            return current
+        return fail_job(self.store, current, f"interrupted: {reason}; its finished models are kept; start it again")
+
+    def jobs(self, project_id: int) -> list[dict]:
+        return [self._check(job) for job in self.store.jobs(project_id)]
+
+    def active(self, project_id: int) -> dict | None:
+        return next((j for j in reversed(self.jobs(project_id)) if j["state"] in ACTIVE_STATES), None)
+
+    def start(self, project_id: int, options: dict | None = None) -> tuple[dict, bool]:
+        """Enqueue a job for the project, or return the one queued or running. (job, started?)"""
+        with self.connection.lock(f"relabel:start-job:{project_id}", timeout=30, blocking_timeout=30):
+            running = self.active(project_id)
+            if running is not None:
+                return running, False
+            job = new_job_record(self.store, project_id, options or {}, "queued", QUEUED_STAGE,
+                                 rq_job=f"relabel-{project_id}-{uuid.uuid4().hex}")
+            self.queue.enqueue(run_queued_job, project_id, job["id"], job_id=job["rq_job"],
+                               job_timeout=self.settings.job_timeout, result_ttl=24 * 3600,
+                               failure_ttl=7 * 24 * 3600, description=f"train project {project_id} (job {job['id']})")
+            log.info("job queued", extra={"job": job["id"], "project": project_id, "queue": QUEUE_NAME})
+            return job, True
+
+    def get(self, project_id: int, job_id: str) -> dict | None:
+        return next((j for j in self.jobs(project_id) if j["id"] == job_id), None)
+
+
+def run_queued_job(project_id: int, job_id: str) -> str:
+    """What a training worker runs for a queued job (its settings come from the worker's environment)."""
+    from backend.training import run_training_job
+
+    settings = Settings.from_env()
+    store = ModelStore(settings.model_dir)
+    job = next((j for j in store.jobs(project_id) if j["id"] == job_id), None)
+    if job is None or job["state"] != "queued":
+        # Already failed (e.g. reported lost) or run: a job runs at most once.
+        log.warning("job skipped", extra={"job": job_id, "project": project_id,
+                                          "state": job and job["state"]})
+        return "skipped"
+    execute_job(store, job, lambda record, progress: run_training_job(record, progress, settings, store),
+                runner="rq")
+    return job["state"]
