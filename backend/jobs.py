@@ -12,6 +12,8 @@ left "running" for ever; its finished models are untouched (the store swaps vers
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
@@ -72,7 +74,8 @@ def execute_job(store: ModelStore, job: dict, run: JobFunction, progress_interva
         while not finished.wait(heartbeat_interval):
             save()
 
-    job.update(state="running", stage="starting", runner=runner)
+    # Which process on which machine runs it: where to look when it stops beating.
+    job.update(state="running", stage="starting", runner=runner, host=socket.gethostname(), pid=os.getpid())
     save()
     threading.Thread(target=beat, name=f"heartbeat-{job['id']}", daemon=True).start()
     log.info("job started", extra={"job": job["id"], "project": job["project"], "runner": runner})

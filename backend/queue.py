@@ -19,7 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from backend.config import Settings
-from backend.jobs import ACTIVE_STATES, execute_job, fail_job, new_job_record
+from backend.jobs import ACTIVE_STATES, HEARTBEAT_INTERVAL, execute_job, fail_job, new_job_record
 from backend.model_store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -103,5 +103,5 @@ def run_queued_job(project_id: int, job_id: str) -> str:
                                           "state": job and job["state"]})
         return "skipped"
     execute_job(store, job, lambda record, progress: run_training_job(record, progress, settings, store),
-                runner="rq")
+                heartbeat_interval=min(HEARTBEAT_INTERVAL, settings.job_heartbeat_timeout / 4), runner="rq")
     return job["state"]
