@@ -54,13 +54,23 @@ def relabel(label_studio, task_id: int, label: str) -> None:
     label_studio.sdk().annotations.create(id=task_id, result=annotation_result(label))
 
 
-def sync_round(label_studio, backend, project_id, rounds_dir, *extra, env_overrides=None):
-    """Run scripts/sync_round.py as a user would; returns the finished process."""
+def _sync_round_command(label_studio, backend, project_id, rounds_dir, extra, env_overrides):
     env = {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
            **(env_overrides or {})}
-    return subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "sync_round.py"), "--project", str(project_id),
-                           "--backend-url", backend.url, "--rounds-dir", str(rounds_dir), "--quiet", *extra],
-                          env=env, capture_output=True, text=True, timeout=900)
+    return [sys.executable, str(REPO_ROOT / "scripts" / "sync_round.py"), "--project", str(project_id),
+            "--backend-url", backend.url, "--rounds-dir", str(rounds_dir), "--quiet", *extra], env
+
+
+def sync_round(label_studio, backend, project_id, rounds_dir, *extra, env_overrides=None):
+    """Run scripts/sync_round.py as a user would; returns the finished process."""
+    command, env = _sync_round_command(label_studio, backend, project_id, rounds_dir, extra, env_overrides)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+
+
+def start_sync_round(label_studio, backend, project_id, rounds_dir, *extra, env_overrides=None) -> subprocess.Popen:
+    """scripts/sync_round.py started in the background (communicate() to finish it)."""
+    command, env = _sync_round_command(label_studio, backend, project_id, rounds_dir, extra, env_overrides)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def round_tabs(label_studio, project_id):
