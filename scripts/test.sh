@@ -3,13 +3,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The browser test drives Debian's Chromium (no browser download).
-if [ ! -x /usr/bin/chromium ]; then
+# From Debian's packages: Chromium for the browser test (no browser download); PostgreSQL (Label Studio's
+# database, as in docker-compose.yml) and Redis (the training queue) for the integration tests.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server > /dev/null || missing+=(redis-server)
+{ command -v initdb > /dev/null || ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; } || missing+=(postgresql)
+command -v psql > /dev/null || missing+=(postgresql-client)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "==> installing Debian's chromium for the browser test"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+    echo "==> installing Debian's ${missing[*]} for the tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null
   else
-    echo "Chromium is missing: install Debian's 'chromium' package (the browser test needs /usr/bin/chromium)"; exit 1
+    echo "Missing for the tests: Debian's ${missing[*]} (apt-get install ${missing[*]})"; exit 1
   fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

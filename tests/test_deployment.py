@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from backend.config import Settings
-from scripts.services import backend_command, label_studio_environment
+from scripts.services import backend_command, label_studio_environment, postgres_environment, worker_command
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
 
@@ -25,9 +25,32 @@ def test_label_studio_service_allows_the_local_backend_like_the_tests():
         assert service["environment"][name] == tested[name] == "false"
 
 
+def test_worker_service_runs_the_tested_command_with_the_backends_settings():
+    worker = COMPOSE["services"]["worker"]
+    assert worker["command"] == ["python", "-m", "backend.worker"] == ["python", *worker_command()[1:]]
+    backend = COMPOSE["services"]["backend"]
+    assert worker["build"] == backend["build"] and worker["volumes"] == backend["volumes"]
+    shared = {name: value for name, value in backend["environment"].items()
+              if name not in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS", "RELABEL_WEB_WORKERS")}
+    assert worker["environment"] == shared and shared["REDIS_URL"] == "redis://redis:6379/0"
+    assert COMPOSE["services"]["redis"]["command"][0] == "redis-server"
+
+
+def test_label_studio_service_uses_postgresql_like_the_tests():
+    environment = COMPOSE["services"]["label-studio"]["environment"]
+    tested = postgres_environment("postgresql://labelstudio:pw@postgres:5432/labelstudio")
+    assert {name: environment[name] for name in tested if name != "POSTGRE_PASSWORD"} == \
+           {name: value for name, value in tested.items() if name != "POSTGRE_PASSWORD"}
+    postgres = COMPOSE["services"]["postgres"]["environment"]
+    assert postgres["POSTGRES_DB"] == environment["POSTGRE_NAME"] and postgres["POSTGRES_USER"] == environment["POSTGRE_USER"]
+    assert postgres["POSTGRES_PASSWORD"] == environment["POSTGRE_PASSWORD"]
+
+
 def test_backend_service_defaults_are_the_backends_own():
     environment = COMPOSE["services"]["backend"]["environment"]
-    defaults = {"RELABEL_FOLDS": Settings.n_folds, "RELABEL_REPEATS": Settings.n_repeats,
+    assert environment["RELABEL_WEB_WORKERS"] == "${RELABEL_WEB_WORKERS:-2}"  # python -m backend's with REDIS_URL
+    defaults = {"RELABEL_JOB_TIMEOUT": Settings.job_timeout,
+                "RELABEL_JOB_HEARTBEAT_TIMEOUT": int(Settings.job_heartbeat_timeout),"RELABEL_FOLDS": Settings.n_folds, "RELABEL_REPEATS": Settings.n_repeats,
                 "RELABEL_PREDICTION_SOURCE": Settings.prediction_source, "RELABEL_TEXT_MODE": Settings.text_mode,
                 "RELABEL_NER_EPOCHS": Settings.ner_epochs, "RELABEL_DEVICE": Settings.device,
                 "RELABEL_IMAGE_MODEL": Settings.image_model, "RELABEL_IMAGE_EPOCHS": Settings.image_epochs,
