@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -260,8 +261,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify(jobs=backend.jobs.jobs(project_id))
 
     def find_job(job_id: str) -> dict:
-        project, _, number = job_id.partition("-")
-        job = backend.jobs.get(int(project), job_id) if project.isdigit() and number.isdigit() else None
+        job = backend.jobs.get(int(job_id.split("-")[0]), job_id) if re.fullmatch("[0-9]+-[0-9]+", job_id) else None
         if job is None:
             raise RequestError(404, f"no job {job_id!r}")
         return job

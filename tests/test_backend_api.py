@@ -92,10 +92,13 @@ def test_unknown_routes_and_methods(client):
     assert client.get("/projects/9/predictions").status_code == 404
 
 
-def test_oversized_body_is_refused(tmp_path):
+@pytest.mark.parametrize("method, path", [("POST", "/predict"), ("POST", "/setup"), ("POST", "/webhook"),
+                                          ("POST", "/jobs"), ("POST", "/job_status"), ("PUT", "/projects/1/settings")])
+def test_oversized_body_is_refused(tmp_path, method, path):
     client = make_client(tmp_path, max_body_mb=1)
-    answer = client.post("/predict", data=b"x" * (2 * 1024 * 1024), content_type="application/json")
-    assert answer.status_code == 413
+    answer = client.open(path, method=method, data=b"x" * (2 * 1024 * 1024), content_type="application/json")
+    assert answer.status_code == 413 and "Too Large" in answer.get_json()["error"]
+    assert client.get("/health").status_code == 200
 
 
 def test_basic_auth_is_enforced_when_set(tmp_path):

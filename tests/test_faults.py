@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from scripts.services import free_port, start_backend
+from scripts.demo_data import annotation_result
 from tests.helpers import all_tasks, create_noisy_project, round_tabs, start_sync_round, sync_round
 
 pytestmark = pytest.mark.integration
@@ -113,3 +114,15 @@ def _is_up(label_studio) -> bool:
         return requests.get(label_studio.url + "/health", timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_the_annotation_invariant_check_sees_a_changed_or_deleted_annotation(label_studio):
+    # conftest's check after every integration test reads these records: it must be able to fail.
+    project_id, rows = create_noisy_project(label_studio, "annotation check", n_items=4, seed=33)
+    annotations = [a for t in all_tasks(label_studio, project_id) for a in t["annotations"]]
+    ls = label_studio.sdk()
+    ls.annotations.update(id=annotations[0]["id"], result=annotation_result("weather"))
+    ls.annotations.delete(id=annotations[1]["id"])
+    changes = label_studio.take_annotation_changes()
+    assert any(c.startswith(f"UPDATE annotation {annotations[0]['id']}:") and "weather" in c for c in changes)
+    assert any(c.startswith(f"DELETE annotation {annotations[1]['id']}:") for c in changes)

@@ -39,7 +39,8 @@ class QueueStack:
 def stack(label_studio, redis_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("queue-stack")
     environment = {"REDIS_URL": redis_server.url, "BASIC_AUTH_USER": BASIC_AUTH[0], "BASIC_AUTH_PASS": BASIC_AUTH[1],
-                   "RELABEL_WEB_WORKERS": "2", "RELABEL_JOB_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT)}
+                   "RELABEL_WEB_WORKERS": "2", "RELABEL_JOB_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+                   "RELABEL_MAX_BODY_MB": "4"}
     backend = start_backend(free_port(), label_studio.url, label_studio.token, root / "models", root / "backend.log",
                             extra_env=environment)
     workers = [start_worker(label_studio.url, label_studio.token, root / "models", redis_server.url,
@@ -88,6 +89,9 @@ def test_basic_auth_is_enforced_and_no_secret_reaches_a_log(label_studio, stack,
         answer = requests.get(stack.url + path, timeout=10)
         assert answer.status_code == 401 and answer.json()["error"] == "authentication required"
     assert backend_predict(stack, queued_round[0], "", []).status_code == 401
+    oversized = requests.post(stack.url + "/predict", data=b"x" * (5 * 1024 * 1024), auth=BASIC_AUTH, timeout=60,
+                              headers={"Content-Type": "application/json"})
+    assert oversized.status_code == 413 and "Too Large" in oversized.json()["error"]
     logs = stack.logs()
     assert label_studio.token not in logs and BASIC_AUTH[1] not in logs and "job done" in logs
 
