@@ -120,8 +120,16 @@ class Backend:
             return loaded
 
 
+def _json_body() -> Any:
+    """The request's JSON, or None when it is not JSON (or nested too deeply for the parser)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        raise RequestError(400, "the request body is nested too deeply") from None
+
+
 def _body() -> dict:
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
     return body
@@ -134,6 +142,11 @@ def _adapter(label_config: Any, project_id: int, field_name: str, options: dict)
         raise RequestError(422, f"project {project_id}: field '{field_name}': {error}") from None
 
 
+# Label Studio's ids are 64-bit integers.
+PROJECT_ID_PATTERN = "[0-9]{1,19}"
+MAX_PROJECT_ID = 2 ** 63 - 1
+
+
 def project_id_of(value: Any) -> int:
     """Label Studio names projects "12" in webhooks and "12.1700000000" (id.created) in /predict and /setup."""
     if isinstance(value, dict):
@@ -141,8 +154,8 @@ def project_id_of(value: Any) -> int:
     if isinstance(value, bool) or value is None:
         raise ValueError("no project id")
     text = str(value).split(".", 1)[0]
-    if not text.isdigit():
-        raise ValueError(f"bad project id {value!r}")
+    if not re.fullmatch(PROJECT_ID_PATTERN, text) or int(text) > MAX_PROJECT_ID:
+        raise ValueError(f"bad project id {str(value)[:40]!r}")
     return int(text)
 
 
@@ -171,6 +184,11 @@ def create_app(settings: Settings | None = None) -> Flask:
             return None
         return Response('{"error": "authentication required"}', 401, mimetype="application/json",
                         headers={"WWW-Authenticate": 'Basic realm="relabel"'})
+
+    @app.url_value_preprocessor
+    def check_project_id(endpoint, values):
+        if values and "project_id" in values:  # /projects/<int:project_id>/...: any length of digits gets here
+            values["project_id"] = _project(str(values["project_id"]))
 
     @app.errorhandler(RequestError)
     def request_error(error: RequestError):
@@ -261,9 +279,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify(jobs=backend.jobs.jobs(project_id))
 
     def find_job(job_id: str) -> dict:
-        job = backend.jobs.get(int(job_id.split("-")[0]), job_id) if re.fullmatch("[0-9]+-[0-9]+", job_id) else None
+        try:
+            project_id = project_id_of(job_id.split("-")[0]) if re.fullmatch("[0-9]{1,19}-[0-9]{1,19}", job_id) else None
+        except ValueError:
+            project_id = None
+        job = backend.jobs.get(project_id, job_id) if project_id is not None else None
         if job is None:
-            raise RequestError(404, f"no job {job_id!r}")
+            raise RequestError(404, f"no job {job_id[:60]!r}")
         return job
 
     @app.get("/jobs/<job_id>")
@@ -278,7 +300,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/versions")
     def versions():
-        body = request.get_json(silent=True) or {}
+        body = _json_body() or {}
         project = request.args.get("project") or (body.get("project") if isinstance(body, dict) else None)
         stored = backend.store.versions(_project(project))
         return jsonify(versions=[v["version"] for v in stored],
