@@ -79,6 +79,10 @@ class ModelStore:
         """Yield a scratch folder; on success it becomes the version's folder and the version is listed last."""
         project_dir = self.project_dir(project_id)
         os.makedirs(project_dir, exist_ok=True)
+        # A job killed while writing this version left its scratch folder; one job per project runs at a time.
+        for name in os.listdir(project_dir):
+            if name.startswith(f".{version}-"):
+                shutil.rmtree(os.path.join(project_dir, name), ignore_errors=True)
         scratch = tempfile.mkdtemp(dir=project_dir, prefix=f".{version}-")
         try:
             yield scratch

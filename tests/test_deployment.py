@@ -1,6 +1,9 @@
 """docker-compose.yml runs the commands the tests run without Docker (scripts/services.py)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -62,3 +65,10 @@ def test_backend_service_defaults_are_the_backends_own():
                 "RELABEL_CTR_CATEGORICAL_FIELDS": Settings.ctr_categorical_fields}
     for name, default in defaults.items():
         assert environment[name] == f"${{{name}:-{'' if default is None else default}}}", name
+
+
+def test_several_backend_processes_need_the_queue():
+    environment = {name: value for name, value in os.environ.items() if name != "REDIS_URL"}
+    refused = subprocess.run([sys.executable, "-m", "backend", "--workers", "2"], env=environment,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "need REDIS_URL" in refused.stderr

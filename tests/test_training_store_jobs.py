@@ -48,10 +48,13 @@ def test_store_names_versions_and_swaps_them_in_whole(tmp_path):
             open(os.path.join(scratch, "model.bin"), "w").write("half")
             raise RuntimeError("training died")
     assert store.versions(3) == [] and os.listdir(store.project_dir(3)) == []
+    killed = os.path.join(store.project_dir(3), f".{first}-killedjob")  # a process killed mid-write leaves this
+    os.makedirs(killed)
     for fp in ("aaaa1111" * 8, "bbbb2222" * 8):
         with store.writing_version(3, store.version_for(3, fp), {"fingerprint": fp}) as scratch:
             open(os.path.join(scratch, "model.bin"), "w").write(fp)
     assert [v["version"] for v in store.versions(3)] == ["model-v1-aaaa1111", "model-v2-bbbb2222"]
+    assert not os.path.exists(killed)  # cleared when that version was written again
     assert store.version_for(3, "aaaa1111" * 8) == "model-v1-aaaa1111"  # same data, same model, same name
     store.mark_latest(3, "model-v1-aaaa1111")
     assert store.latest(3)["version"] == "model-v1-aaaa1111"
