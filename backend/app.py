@@ -25,7 +25,7 @@ from backend.jobs import ACTIVE_STATES, JobRunner
 from backend.label_studio import LabelStudioClient, LabelStudioError
 from backend.logs import configure_logging
 from backend.model_store import ModelStore
-from backend.queue import QUEUED_STAGE, QueueJobRunner
+from backend.queue import QUEUED_STAGE, QueueJobRunner, QueueUnavailable
 from backend.training import CHECKING_STAGE, run_training_job
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         return jsonify(error=f"{error.name}: {error.description}"), error.code
+
+    @app.errorhandler(QueueUnavailable)
+    def queue_unavailable(error: QueueUnavailable):
+        return jsonify(error=str(error)), 503
 
     @app.errorhandler(LabelStudioError)
     def label_studio_error(error: LabelStudioError):

@@ -13,7 +13,10 @@ import logging
 import time
 import uuid
 
+from urllib.parse import urlsplit
+
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -28,8 +31,19 @@ QUEUE_NAME = "relabel-training"
 QUEUED_STAGE = "queued: waiting for a training worker"
 
 
-def rq_job_id(job: dict) -> str:
-    return job.get("rq_job") or ""
+class QueueUnavailable(RuntimeError):
+    """Redis (the training queue) cannot be reached; the backend answers 503 with this message."""
+
+
+def redis_address(url: str) -> str:
+    """host:port of a Redis URL, without the password it may hold."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 class QueueJobRunner:
@@ -47,11 +61,15 @@ class QueueJobRunner:
             return job
         reason = None
         try:
-            status = Job.fetch(rq_job_id(job), connection=self.connection).get_status(refresh=True)
+            queued = Job.fetch(job.get("rq_job") or "", connection=self.connection)
+            status = queued.get_status(refresh=True)
         except NoSuchJobError:
-            status = None
+            queued = status = None
         if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-            reason = f"the training worker's process ended without finishing it (RQ status {status.value})"
+            # e.g. the worker's child process was killed, or ran past RELABEL_JOB_TIMEOUT
+            detail = _last_line(queued.exc_info) if status == JobStatus.FAILED else ""
+            reason = f"the training worker's process ended without finishing it (RQ status {status.value}" + \
+                     (f": {detail})" if detail else ")")
         elif status is None and job["state"] == "queued" and time.time() - job["started_at"] > 30:
             # (younger: the backend may be between saving the record and enqueuing it)
             reason = "the queue lost it (Redis was emptied or restarted)"
@@ -66,14 +84,27 @@ class QueueJobRunner:
             return current
         return fail_job(self.store, current, f"interrupted: {reason}; its finished models are kept; start it again")
 
+    def _unavailable(self, error: RedisError) -> QueueUnavailable:
+        return QueueUnavailable(f"the training queue (Redis at {redis_address(self.settings.redis_url)}) is not "
+                                f"reachable: {type(error).__name__}; check REDIS_URL and that Redis runs")
+
     def jobs(self, project_id: int) -> list[dict]:
-        return [self._check(job) for job in self.store.jobs(project_id)]
+        try:
+            return [self._check(job) for job in self.store.jobs(project_id)]
+        except RedisError as error:
+            raise self._unavailable(error) from None
 
     def active(self, project_id: int) -> dict | None:
         return next((j for j in reversed(self.jobs(project_id)) if j["state"] in ACTIVE_STATES), None)
 
     def start(self, project_id: int, options: dict | None = None) -> tuple[dict, bool]:
         """Enqueue a job for the project, or return the one queued or running. (job, started?)"""
+        try:
+            return self._start(project_id, options)
+        except RedisError as error:
+            raise self._unavailable(error) from None
+
+    def _start(self, project_id: int, options: dict | None) -> tuple[dict, bool]:
         with self.connection.lock(f"relabel:start-job:{project_id}", timeout=30, blocking_timeout=30):
             running = self.active(project_id)
             if running is not None:

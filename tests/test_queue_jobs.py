@@ -11,6 +11,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
+import backend.queue
 import backend.training
 from backend.config import Settings
 from backend.model_store import ModelStore
@@ -120,3 +121,30 @@ def test_a_job_runs_at_most_once(settings, connection, monkeypatch):
     job, _ = QueueJobRunner(store, settings, connection).start(2)
     store.save_job({**job, "state": "failed", "error": "interrupted"})
     assert run_queued_job(2, job["id"]) == "skipped" and calls == []
+
+
+def test_a_worker_that_cannot_run_the_job_reports_rqs_reason(settings, connection, monkeypatch):
+    def broken_store(model_dir):
+        raise PermissionError(f"[Errno 13] Permission denied: '{model_dir}'")
+
+    runner = QueueJobRunner(ModelStore(settings.model_dir), settings, connection)
+    job, _ = runner.start(11)
+    monkeypatch.setattr(backend.queue, "ModelStore", broken_store)  # the worker's MODEL_DIR is not writable
+    work_off_the_queue(connection)
+    monkeypatch.undo()
+    failed = runner.get(11, job["id"])
+    assert failed["state"] == "failed" and "Permission denied" in failed["error"], failed
+
+
+def test_redis_down_answers_503_without_its_password(tmp_path):
+    from backend.app import create_app
+    from scripts.services import free_port
+
+    url = f"redis://:queue-secret@127.0.0.1:{free_port()}/0"
+    client = create_app(Settings(model_dir=str(tmp_path), redis_url=url)).test_client()
+    ModelStore(str(tmp_path)).save_job({"id": "1-1", "number": 1, "project": 1, "state": "queued", "rq_job": "x",
+                                        "started_at": time.time()})  # a queued job: its state is Redis's to tell
+    for answer in (client.get("/jobs?project=1"), client.get("/jobs/1-1")):
+        assert answer.status_code == 503
+        error = answer.get_json()["error"]
+        assert "training queue (Redis at 127.0.0.1:" in error and "queue-secret" not in error
