@@ -93,7 +93,22 @@ def execute_job(store: ModelStore, job: dict, run: JobFunction, progress_interva
     return job
 
 
-class JobRunner:
+class JobRecords:
+    """What both runners answer from the job records in the model store."""
+
+    store: ModelStore
+
+    def jobs(self, project_id: int) -> list[dict]:
+        return self.store.jobs(project_id)
+
+    def active(self, project_id: int) -> dict | None:
+        return next((j for j in reversed(self.jobs(project_id)) if j["state"] in ACTIVE_STATES), None)
+
+    def get(self, project_id: int, job_id: str) -> dict | None:
+        return next((j for j in self.jobs(project_id) if j["id"] == job_id), None)
+
+
+class JobRunner(JobRecords):
     """Runs jobs as threads of this process (the embedded default, without REDIS_URL).
 
     Only one backend process may run jobs this way (python -m backend starts one worker without
@@ -115,12 +130,6 @@ class JobRunner:
                     fail_job(self.store, job, "interrupted: the backend stopped while this job was running; "
                                               "its finished models are kept; start it again")
 
-    def jobs(self, project_id: int) -> list[dict]:
-        return self.store.jobs(project_id)
-
-    def active(self, project_id: int) -> dict | None:
-        return next((j for j in reversed(self.jobs(project_id)) if j["state"] in ACTIVE_STATES), None)
-
     def start(self, project_id: int, options: dict | None = None) -> tuple[dict, bool]:
         """Start a job for the project, or return the one already running. (job, started?)"""
         with self._lock:
@@ -131,6 +140,3 @@ class JobRunner:
             threading.Thread(target=execute_job, args=(self.store, job, self.run, self.progress_interval),
                              name=f"job-{job['id']}", daemon=True).start()
             return job, True
-
-    def get(self, project_id: int, job_id: str) -> dict | None:
-        return next((j for j in self.jobs(project_id) if j["id"] == job_id), None)

@@ -22,7 +22,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from backend.config import Settings
-from backend.jobs import ACTIVE_STATES, HEARTBEAT_INTERVAL, execute_job, fail_job, new_job_record
+from backend.jobs import ACTIVE_STATES, HEARTBEAT_INTERVAL, JobRecords, execute_job, fail_job, new_job_record
 from backend.model_store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def _last_line(text: str | None) -> str:
     return lines[-1].strip() if lines else ""
 
 
-class QueueJobRunner:
+class QueueJobRunner(JobRecords):
     """Enqueues training jobs on RQ; the same interface as backend.jobs.JobRunner."""
 
     def __init__(self, store: ModelStore, settings: Settings, connection: Redis | None = None):
@@ -94,9 +94,6 @@ class QueueJobRunner:
         except RedisError as error:
             raise self._unavailable(error) from None
 
-    def active(self, project_id: int) -> dict | None:
-        return next((j for j in reversed(self.jobs(project_id)) if j["state"] in ACTIVE_STATES), None)
-
     def start(self, project_id: int, options: dict | None = None) -> tuple[dict, bool]:
         """Enqueue a job for the project, or return the one queued or running. (job, started?)"""
         try:
@@ -116,9 +113,6 @@ class QueueJobRunner:
                                failure_ttl=7 * 24 * 3600, description=f"train project {project_id} (job {job['id']})")
             log.info("job queued", extra={"job": job["id"], "project": project_id, "queue": QUEUE_NAME})
             return job, True
-
-    def get(self, project_id: int, job_id: str) -> dict | None:
-        return next((j for j in self.jobs(project_id) if j["id"] == job_id), None)
 
 
 def run_queued_job(project_id: int, job_id: str) -> str:

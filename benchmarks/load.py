@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from label_studio_sdk import LabelStudio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -101,14 +101,15 @@ def main() -> None:
         backend = start_backend(free_port(), label_studio.url, token, root / "models", root / "backend.log")
         services.append(backend)
         ls = LabelStudioClient(label_studio.url, token)
+        sdk = LabelStudio(base_url=label_studio.url, api_key=token)
 
         # 1. import
         # The generator has 400 distinct texts: numbered copies make the rest.
         base = make_dataset(n_items=400, noise_rate=0.2, seed=0)
         data = [{**base[n % len(base)], "text": f"{base[n % len(base)]['text']} (item {n})"}
                 for n in range(options.tasks)]
-        project = ls._sdk.projects.create(title="load", label_config=LABEL_CONFIG)
-        _, seconds = timed(ls._sdk.projects.import_tasks, id=project.id, request=as_label_studio_tasks(data))
+        project = sdk.projects.create(title="load", label_config=LABEL_CONFIG)
+        _, seconds = timed(sdk.projects.import_tasks, id=project.id, request=as_label_studio_tasks(data))
         rows.append(("import labeled tasks", options.tasks, seconds))
         tasks, seconds = timed(ls.list_tasks, project.id)
         rows.append(("read every task with its annotations", len(tasks), seconds))
@@ -136,8 +137,8 @@ def main() -> None:
 
         # 4. /predict, against a model trained on a small project
         small = make_dataset(n_items=300, noise_rate=0.1, seed=1)
-        small_project = ls._sdk.projects.create(title="load-predict", label_config=LABEL_CONFIG)
-        ls._sdk.projects.import_tasks(id=small_project.id, request=as_label_studio_tasks(small))
+        small_project = sdk.projects.create(title="load-predict", label_config=LABEL_CONFIG)
+        sdk.projects.import_tasks(id=small_project.id, request=as_label_studio_tasks(small))
         job = requests.post(backend.url + "/jobs", json={"project": small_project.id, "write_predictions": False},
                             timeout=120).json()["job"]
         while job["state"] not in ("done", "failed"):

@@ -60,37 +60,36 @@ def _spawn(name: str, command: list[str], env: dict, log_path: Path, cwd: Path) 
                             start_new_session=True)
 
 
-def wait_for_port(service: Service, port: int, timeout: float) -> None:
-    """Wait until something listens on 127.0.0.1:port (PostgreSQL, Redis)."""
+def _wait_until_ready(service: Service, is_ready, what: str, timeout: float, poll: float) -> None:
+    """Poll `is_ready()` until it holds; fail with the service's last log lines if it exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
             raise RuntimeError(f"{service.name} exited with code {service.process.returncode}; "
                                f"last lines of {service.log_path}:\n{service.log_tail()}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
+        if is_ready():
+            return
+        time.sleep(poll)
     service.stop()
-    raise RuntimeError(f"{service.name} did not listen on port {port} within {timeout:.0f} s; "
+    raise RuntimeError(f"{service.name} did not {what} within {timeout:.0f} s; "
                        f"last lines of {service.log_path}:\n{service.log_tail()}")
+
+
+def wait_for_port(service: Service, port: int, timeout: float) -> None:
+    """Wait until something listens on 127.0.0.1:port (PostgreSQL, Redis)."""
+    def listening() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+    _wait_until_ready(service, listening, f"listen on port {port}", timeout, poll=0.2)
 
 
 def wait_healthy(service: Service, path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise RuntimeError(f"{service.name} exited with code {service.process.returncode}; "
-                               f"last lines of {service.log_path}:\n{service.log_tail()}")
+    def healthy() -> bool:
         try:
-            if requests.get(service.url + path, timeout=2).status_code == 200:
-                return
+            return requests.get(service.url + path, timeout=2).status_code == 200
         except requests.RequestException:
-            pass
-        time.sleep(1)
-    service.stop()
-    raise RuntimeError(f"{service.name} did not answer {path} within {timeout:.0f} s; "
-                       f"last lines of {service.log_path}:\n{service.log_tail()}")
+            return False
+    _wait_until_ready(service, healthy, f"answer {path}", timeout, poll=1)
 
 
 def label_studio_environment(data_dir: Path) -> dict:

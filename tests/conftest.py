@@ -14,6 +14,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -58,7 +59,8 @@ class LabelStudioServer:
     username: str
     password: str
     database_url: str = ""
-    _restart: object = field(default=None, repr=False)
+    start_service: Callable[[], Service] | None = field(default=None, repr=False)
+    service: Service | None = field(default=None, repr=False)
 
     def sdk(self):
         from label_studio_sdk import LabelStudio
@@ -66,11 +68,12 @@ class LabelStudioServer:
         return LabelStudio(base_url=self.url, api_key=self.token)
 
     def stop(self) -> None:
-        self._restart("stop")
+        self.service.stop()
 
     def start(self) -> None:
-        """Start it again after stop(), same port, same database."""
-        self._restart("start")
+        """Start it (again, after stop(): same port, same database)."""
+        self.service = self.start_service()
+        self.url = self.service.url
 
     def take_annotation_changes(self) -> list[str]:
         """Changes to or deletions of human annotations since the last call (there should be none)."""
@@ -104,22 +107,12 @@ def label_studio(tmp_path_factory, postgres) -> LabelStudioServer:
     server = LabelStudioServer(url="", token=token, username="tester@example.com", password="relabel-test-pw",
                                database_url=postgres.url)
     port = free_port()
-    services: list[Service] = []
-
-    def control(action: str) -> None:
-        if action == "stop":
-            services.pop().stop()
-        else:
-            services.append(start_label_studio(root / "data", port, server.username, server.password, token,
-                                               root / "label-studio.log", database_url=postgres.url))
-            server.url = services[-1].url
-
-    server._restart = control
-    control("start")
+    server.start_service = lambda: start_label_studio(root / "data", port, server.username, server.password, token,
+                                                      root / "label-studio.log", database_url=postgres.url)
+    server.start()
     psql(postgres.url, AUDIT_SQL)
     yield server
-    if services:
-        services.pop().stop()
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,8 @@ clear message, and once the service is back a re-run completes it without duplic
 (and, as in every integration test, without touching a human annotation: see conftest)."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -29,9 +31,6 @@ class RestartableBackend:
         self.url = self.service.url
 
     def kill(self):
-        import os
-        import signal
-
         os.killpg(self.service.process.pid, signal.SIGKILL)
         self.service.process.wait()
 

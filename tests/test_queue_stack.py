@@ -61,7 +61,7 @@ def queued_round(label_studio, stack, tmp_path_factory):
 
 
 def test_a_round_runs_through_the_queue(label_studio, stack, queued_round):
-    project_id, rows, _ = queued_round
+    project_id = queued_round[0]
     jobs = stack.get("/jobs", project=project_id)["jobs"]
     assert [(j["state"], j["runner"]) for j in jobs] == [("done", "rq")]
     assert jobs[0]["pid"] != stack.backend.process.pid  # a worker ran it, not the backend
@@ -69,9 +69,7 @@ def test_a_round_runs_through_the_queue(label_studio, stack, queued_round):
     version = jobs[0]["result"]["model_version"]
     tasks = all_tasks(label_studio, project_id)
     assert all([p["model_version"] for p in t["predictions"]] == [version] for t in tasks)
-    flipped = {task_id for task_id, row in rows.items() if row["label"] != row["true_label"]}
-    tab = round_tabs(label_studio, project_id)["Re-label round 1"]
-    assert tab is not None and flipped  # the round's tab exists; its content is test_round_end_to_end's
+    assert list(round_tabs(label_studio, project_id)) == ["Re-label round 1"]  # its content: test_round_end_to_end
     # Label Studio reaches the backend with basic auth too: it asks /predict for a new task.
     assert backend_predict_with_auth(stack, project_id, tasks[:2])["model_version"] == version
 
