@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,7 @@ def postgres() -> Service:
     service = start_postgres(root / "data", free_port(), root / "postgres.log")
     yield service
     service.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
