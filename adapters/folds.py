@@ -51,36 +51,60 @@ def take(features: Any, indices: Sequence[int]) -> Any:
     return [features[i] for i in indices]
 
 
+#: run_folds(fold_ids, progress) -> for each fold in np.unique(fold_ids) order, the outputs of a model fitted on
+#: the other folds for that fold's items (in item order). Where the folds run is the runner's business.
+FoldRunner = Callable[[np.ndarray, Progress], list]
+
+
+def fit_predict_fold(new_model: Callable[[], Any], features: Any, targets: Sequence[Any], fold_ids: np.ndarray,
+                     fold: int) -> list:
+    """Fit a model on every fold but `fold` and return its outputs for the items of `fold`."""
+    train_indices = np.flatnonzero(fold_ids != fold)
+    test_indices = np.flatnonzero(fold_ids == fold)
+    model = new_model().fit(take(features, train_indices), [targets[i] for i in train_indices])
+    return list(model.predict(take(features, test_indices)))
+
+
+def local_fold_runner(new_model: Callable[[], Any], features: Any, targets: Sequence[Any]) -> FoldRunner:
+    """Folds fitted here, one after the other."""
+    def run_folds(fold_ids: np.ndarray, progress: Progress) -> list:
+        folds = np.unique(fold_ids)
+        results = []
+        progress("out-of-fold training", 0, len(folds))
+        for done, fold in enumerate(folds, start=1):
+            results.append(fit_predict_fold(new_model, features, targets, fold_ids, fold))
+            progress("out-of-fold training", done, len(folds))
+        return results
+    return run_folds
+
+
 def out_of_fold_outputs(new_model: Callable[[], Any], features: Any, targets: Sequence[Any],
-                        fold_ids: np.ndarray, progress: Progress = no_progress) -> list:
+                        fold_ids: np.ndarray, progress: Progress = no_progress,
+                        run_folds: FoldRunner | None = None) -> list:
     """Fit one model per fold on the other folds and predict the held-out fold.
 
     `new_model()` returns an unfitted model with `fit(features, targets) -> self` and
     `predict(features) -> list of outputs`. Returns the outputs in the original item order.
+    `run_folds` (default: here, in turn) may run the folds elsewhere, e.g. as queued jobs.
     """
-    n_items = len(targets)
-    outputs: list = [None] * n_items
-    folds = np.unique(fold_ids)
-    progress("out-of-fold training", 0, len(folds))
-    for done, fold in enumerate(folds, start=1):
-        train_indices = np.flatnonzero(fold_ids != fold)
-        test_indices = np.flatnonzero(fold_ids == fold)
-        model = new_model().fit(take(features, train_indices), [targets[i] for i in train_indices])
-        for index, output in zip(test_indices, model.predict(take(features, test_indices))):
+    run_folds = run_folds or local_fold_runner(new_model, features, targets)
+    outputs: list = [None] * len(targets)
+    for fold, fold_outputs in zip(np.unique(fold_ids), run_folds(fold_ids, progress)):
+        for index, output in zip(np.flatnonzero(fold_ids == fold), fold_outputs):
             outputs[index] = output
-        progress("out-of-fold training", done, len(folds))
     return outputs
 
 
 def repeated_out_of_fold_outputs(new_model: Callable[[], Any], features: Any, targets: Sequence[Any],
                                  n_folds: int, n_repeats: int, average: Callable[[list], Any], seed: int = 0,
-                                 progress: Progress = no_progress, strata: Sequence[Hashable] | None = None) -> list:
+                                 progress: Progress = no_progress, strata: Sequence[Hashable] | None = None,
+                                 run_folds: FoldRunner | None = None) -> list:
     """Out-of-fold outputs from `n_repeats` different fold splits, averaged per item by `average`.
 
     One split's outputs depend on which items happened to share a fold; averaging several splits
     (seeds seed, seed+1, ...) steadies the probabilities that rank the labels. `average` turns the
     list of an item's outputs (one per repeat) into one output. Folds are stratified by `strata`
-    (default: the targets themselves, i.e. by class).
+    (default: the targets themselves, i.e. by class). `run_folds`: see out_of_fold_outputs.
     """
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
@@ -89,7 +113,7 @@ def repeated_out_of_fold_outputs(new_model: Callable[[], Any], features: Any, ta
         fold_ids = fold_assignments(targets if strata is None else strata, n_folds, seed + repeat)
         stage = "out-of-fold training" + (f" (repeat {repeat + 1}/{n_repeats})" if n_repeats > 1 else "")
         runs.append(out_of_fold_outputs(new_model, features, targets, fold_ids,
-                                        lambda _, done, total: progress(stage, done, total)))
+                                        lambda _, done, total: progress(stage, done, total), run_folds))
     if n_repeats == 1:
         return runs[0]
     return [average([run[i] for run in runs]) for i in range(len(targets))]

@@ -31,6 +31,7 @@
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
 | REDIS_URL | run training jobs on this Redis's RQ queue, taken by `python -m backend.worker` processes sharing MODEL_DIR; empty: in the backend process | (empty) |
 | RELABEL_WEB_WORKERS | backend (gunicorn) worker processes; more than 1 needs REDIS_URL | 1, with REDIS_URL 2 |
+| RELABEL_FOLD_JOBS | with REDIS_URL: 1 puts each of a job's K folds on the queue too, for any worker to fit; 0 fits them in the job's worker | 1 |
 | RELABEL_JOB_TIMEOUT | seconds a queued training job may run before RQ stops it | 21600 |
 | RELABEL_JOB_HEARTBEAT_TIMEOUT | seconds without a heartbeat after which a queued job's worker is taken for dead and the job failed | 60 |
 """
@@ -95,6 +96,7 @@ class Settings:
     check_wait: float = 20.0
     redis_url: str = ""
     job_timeout: int = 6 * 3600
+    fold_jobs: bool = True
     job_heartbeat_timeout: float = 60.0
 
     def __post_init__(self):
@@ -140,6 +142,7 @@ class Settings:
             check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
             redis_url=env("REDIS_URL", cls.redis_url),
             job_timeout=_int("RELABEL_JOB_TIMEOUT", cls.job_timeout),
+            fold_jobs=env("RELABEL_FOLD_JOBS", "1").strip().lower() not in ("0", "false", "no", "off"),
             job_heartbeat_timeout=_int("RELABEL_JOB_HEARTBEAT_TIMEOUT", int(cls.job_heartbeat_timeout)),
         )
 

@@ -22,6 +22,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from backend.config import Settings
+from backend.fold_jobs import QueuedFolds, folds_dir, run_fold_job
 from backend.jobs import ACTIVE_STATES, HEARTBEAT_INTERVAL, JobRecords, execute_job, fail_job, new_job_record
 from backend.model_store import ModelStore
 
@@ -127,6 +128,33 @@ def run_queued_job(project_id: int, job_id: str) -> str:
         log.warning("job skipped", extra={"job": job_id, "project": project_id,
                                           "state": job and job["state"]})
         return "skipped"
-    execute_job(store, job, lambda record, progress: run_training_job(record, progress, settings, store),
-                heartbeat_interval=min(HEARTBEAT_INTERVAL, settings.job_heartbeat_timeout / 4), runner="rq")
+    fold_runners: list[QueuedFolds] = []
+
+    def fold_runner_for(label_config, adapter_options, features, targets) -> QueuedFolds | None:
+        if not settings.fold_jobs:
+            return None
+        queue = Queue(QUEUE_NAME, connection=Redis.from_url(settings.redis_url))
+
+        def enqueue_fold(split: int, fold: int) -> None:
+            # At the front: a started job's folds go before jobs still waiting.
+            queue.enqueue(run_fold_job, project_id, job_id, split, fold, at_front=True, job_timeout=settings.job_timeout,
+                          result_ttl=3600, failure_ttl=24 * 3600,
+                          description=f"fold {fold} of split {split}, project {project_id} (job {job_id})")
+        try:
+            runner = QueuedFolds(folds_dir(store, project_id, job_id), enqueue_fold, label_config, adapter_options,
+                                 features, targets, stale_after=settings.job_heartbeat_timeout)
+        except Exception as error:  # e.g. features that cannot be pickled: fit the folds here
+            log.warning("folds fitted in the job's worker", extra={"job": job_id, "reason": repr(error)})
+            return None
+        fold_runners.append(runner)
+        return runner
+
+    def train(record: dict, progress) -> dict:
+        result = run_training_job(record, progress, settings, store, fold_runner_for=fold_runner_for)
+        if fold_runners:
+            result["folds_fitted_by"] = fold_runners[-1].fitted_by
+        return result
+
+    execute_job(store, job, train, heartbeat_interval=min(HEARTBEAT_INTERVAL, settings.job_heartbeat_timeout / 4),
+                runner="rq")
     return job["state"]

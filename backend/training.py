@@ -72,7 +72,10 @@ def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, exa
 
 
 def train_project(project_id: int, settings: Settings, client: LabelStudioClient, store: ModelStore,
-                  progress: Progress = no_progress, write_predictions: bool = True) -> dict:
+                  progress: Progress = no_progress, write_predictions: bool = True, fold_runner_for=None) -> dict:
+    """Train the project's model and store it with its out-of-fold outputs; write the predictions back.
+    `fold_runner_for(label_config, adapter_options, features, targets)` may return a FoldRunner that fits
+    the folds elsewhere (backend.fold_jobs), or None to fit them here."""
     progress(CHECKING_STAGE, 0, 1)
     project = client.get_project(project_id)
     try:
@@ -103,7 +106,10 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         store.mark_latest(project_id, version)
         record = store.predictions(project_id, version)
     else:
-        record = fit_and_predict(adapter, settings, labeled, unlabeled, progress)
+        make_fold_runner = None if fold_runner_for is None else (
+            lambda features, targets: fold_runner_for(project.get("label_config"), settings.adapter_options(),
+                                                      features, targets))
+        record = fit_and_predict(adapter, settings, labeled, unlabeled, progress, make_fold_runner)
         # adapter_settings let the round driver read tasks as this model did (e.g. the click features)
         record.update(model_version=version, project=project_id, label_config=project.get("label_config"),
                       adapter_settings=adapter.settings())
@@ -128,7 +134,7 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
 
 
 def run_training_job(job: dict, progress: Progress, settings: Settings, store: ModelStore,
-                     client: LabelStudioClient | None = None) -> dict:
+                     client: LabelStudioClient | None = None, fold_runner_for=None) -> dict:
     """A training job's work: the project's own settings over the backend's, then train_project.
     Without `client`, Label Studio is reached with the configured LABEL_STUDIO_URL and API key."""
     project_id = job["project"]
@@ -138,19 +144,25 @@ def run_training_job(job: dict, progress: Progress, settings: Settings, store: M
                                 "LABEL_STUDIO_API_KEY (a legacy token or a personal access token)")
         client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
     return train_project(project_id, settings.with_overrides(store.project_settings(project_id)), client, store,
-                         progress, write_predictions=job["options"].get("write_predictions", True))
+                         progress, write_predictions=job["options"].get("write_predictions", True),
+                         fold_runner_for=fold_runner_for)
 
 
 def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unlabeled: list,
-                    progress: Progress) -> dict:
+                    progress: Progress, make_fold_runner=None) -> dict:
     """Outputs for every labeled task (out of fold, or in sample) and, from the full model, every unlabeled one."""
     features = adapter.featurize([e.input for e in labeled + unlabeled], progress)
     labeled_features = take(features, list(range(len(labeled))))
     targets = [e.target for e in labeled]
     if settings.prediction_source == "out_of_fold":
-        outputs = repeated_out_of_fold_outputs(adapter.new_model, labeled_features, targets, settings.n_folds,
-                                               settings.n_repeats, adapter.average_outputs, settings.seed, progress,
-                                               strata=adapter.fold_strata(targets))
+        run_folds = make_fold_runner(labeled_features, targets) if make_fold_runner else None
+        try:
+            outputs = repeated_out_of_fold_outputs(adapter.new_model, labeled_features, targets, settings.n_folds,
+                                                   settings.n_repeats, adapter.average_outputs, settings.seed,
+                                                   progress, strata=adapter.fold_strata(targets), run_folds=run_folds)
+        finally:
+            if run_folds is not None:
+                run_folds.close()
     progress("full-data model", 0, 1)
     model = adapter.new_model().fit(labeled_features, targets)
     progress("full-data model", 1, 1)

@@ -52,6 +52,7 @@ def test_label_studio_service_uses_postgresql_like_the_tests():
 def test_backend_service_defaults_are_the_backends_own():
     environment = COMPOSE["services"]["backend"]["environment"]
     assert environment["RELABEL_WEB_WORKERS"] == "${RELABEL_WEB_WORKERS:-2}"  # python -m backend's with REDIS_URL
+    assert environment["RELABEL_FOLD_JOBS"] == "${RELABEL_FOLD_JOBS:-1}" and Settings.fold_jobs is True
     defaults = {"RELABEL_JOB_TIMEOUT": Settings.job_timeout,
                 "RELABEL_JOB_HEARTBEAT_TIMEOUT": int(Settings.job_heartbeat_timeout),"RELABEL_FOLDS": Settings.n_folds, "RELABEL_REPEATS": Settings.n_repeats,
                 "RELABEL_PREDICTION_SOURCE": Settings.prediction_source, "RELABEL_TEXT_MODE": Settings.text_mode,

@@ -58,7 +58,7 @@ def test_one_job_per_project_across_backend_processes(settings, connection):
 
 
 def test_a_worker_runs_the_job_and_records_progress_and_result(settings, connection, monkeypatch):
-    def train(job, progress, worker_settings, store):
+    def train(job, progress, worker_settings, store, **options):
         assert worker_settings.label_studio_api_key == "worker-key"  # the worker's own environment
         progress("fold 1 of 2", 1, 2)
         return {"model_version": "model-v1-abc", "options": job["options"]}
@@ -75,7 +75,7 @@ def test_a_worker_runs_the_job_and_records_progress_and_result(settings, connect
 
 
 def test_a_failing_job_reports_why(settings, connection, monkeypatch):
-    def train(job, progress, worker_settings, store):
+    def train(job, progress, worker_settings, store, **options):
         raise TrainingError("task 12: data.text: expected non-empty text")
 
     monkeypatch.setattr(backend.training, "run_training_job", train)
@@ -116,7 +116,7 @@ def test_a_job_the_queue_lost_or_rq_failed_is_failed(settings, connection):
 
 def test_a_job_runs_at_most_once(settings, connection, monkeypatch):
     calls = []
-    monkeypatch.setattr(backend.training, "run_training_job", lambda *args: calls.append(args) or {})
+    monkeypatch.setattr(backend.training, "run_training_job", lambda *args, **options: calls.append(args) or {})
     store = ModelStore(settings.model_dir)
     job, _ = QueueJobRunner(store, settings, connection).start(2)
     store.save_job({**job, "state": "failed", "error": "interrupted"})
@@ -148,3 +148,18 @@ def test_redis_down_answers_503_without_its_password(tmp_path):
         assert answer.status_code == 503
         error = answer.get_json()["error"]
         assert "training queue (Redis at 127.0.0.1:" in error and "queue-secret" not in error
+
+
+@pytest.mark.parametrize("setting, queued_folds", [("1", True), ("0", False)])
+def test_fold_jobs_follow_the_setting(settings, connection, monkeypatch, setting, queued_folds):
+    monkeypatch.setenv("RELABEL_FOLD_JOBS", setting)
+    runners = []
+
+    def train(job, progress, worker_settings, store, fold_runner_for):
+        runners.append(fold_runner_for("<View/>", {}, [[0.0], [1.0]], ["a", "b"]))
+        return {}
+
+    monkeypatch.setattr(backend.training, "run_training_job", train)
+    QueueJobRunner(ModelStore(settings.model_dir), settings, connection).start(12)
+    work_off_the_queue(connection)
+    assert (runners[0] is not None) == queued_folds

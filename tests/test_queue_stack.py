@@ -1,6 +1,6 @@
 """The docker-compose stack's commands without Docker: Label Studio on PostgreSQL (the session's),
 Redis, the backend with several gunicorn workers and basic auth, two RQ training workers sharing the
-model store. A round runs end to end through the queue; a worker killed mid-job leaves the previous
+model store. A round runs end to end through the queue, its folds queued as jobs of their own; a worker killed mid-job leaves the previous
 model served and its job reported failed, and the job runs again on the other worker."""
 from __future__ import annotations
 
@@ -66,6 +66,11 @@ def test_a_round_runs_through_the_queue(label_studio, stack, queued_round):
     assert [(j["state"], j["runner"]) for j in jobs] == [("done", "rq")]
     assert jobs[0]["pid"] != stack.backend.process.pid  # a worker ran it, not the backend
     assert stack.get(f"/jobs/{jobs[0]['id']}")["job"] == jobs[0]
+    # Its 5 folds were queued too: each fitted once, by whichever worker claimed it (backend/fold_jobs.py).
+    assert sorted(jobs[0]["result"]["folds_fitted_by"]) == ["0-0", "0-1", "0-2", "0-3", "0-4"]
+    worker_pids = {str(worker.process.pid) for worker in stack.workers}
+    assert all(fitter.split(":")[1] not in worker_pids | {str(stack.backend.process.pid)}
+               for fitter in jobs[0]["result"]["folds_fitted_by"].values())  # fitted in RQ's work horses
     version = jobs[0]["result"]["model_version"]
     tasks = all_tasks(label_studio, project_id)
     assert all([p["model_version"] for p in t["predictions"]] == [version] for t in tasks)
