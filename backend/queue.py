@@ -10,6 +10,7 @@ worker process died, or when its heartbeat stops (worker killed, machine gone).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import uuid
 
@@ -83,6 +84,7 @@ class QueueJobRunner(JobRecords):
         current = next((j for j in self.store.jobs(job["project"]) if j["id"] == job["id"]), job)
         if current["state"] not in ACTIVE_STATES:  # it finished meanwhile
             return current
+        shutil.rmtree(folds_dir(self.store, job["project"], job["id"]), ignore_errors=True)  # its fold jobs' data
         return fail_job(self.store, current, f"interrupted: {reason}; its finished models are kept; start it again")
 
     def _unavailable(self, error: RedisError) -> QueueUnavailable:

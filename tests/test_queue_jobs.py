@@ -3,6 +3,7 @@ workers run them, and a job whose worker died is reported failed with why. Jobs 
 (RQ's SimpleWorker) with a stand-in for the training itself; tests/test_queue_stack.py trains for real."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -14,6 +15,7 @@ from rq.job import Job
 import backend.queue
 import backend.training
 from backend.config import Settings
+from backend.fold_jobs import folds_dir
 from backend.model_store import ModelStore
 from backend.queue import QUEUE_NAME, QUEUED_STAGE, QueueJobRunner, run_queued_job
 from backend.training import TrainingError
@@ -94,8 +96,11 @@ def test_a_job_whose_worker_stopped_beating_is_failed(settings, connection):
     Job.fetch(job["rq_job"], connection=connection).set_status("started")
     store.save_job({**job, "state": "running", "stage": "fold 2 of 5",
                     "heartbeat_at": time.time() - settings.job_heartbeat_timeout - 1})
+    fold_data = folds_dir(store, 8, job["id"])
+    os.makedirs(fold_data)  # what its queued folds read
     failed = runner.get(8, job["id"])
     assert failed["state"] == "failed" and "no heartbeat" in failed["error"] and "start it again" in failed["error"]
+    assert not os.path.exists(fold_data)
     assert runner.start(8)[0]["id"] == "8-2"
 
 
