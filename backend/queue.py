@@ -69,7 +69,8 @@ class QueueJobRunner(JobRecords):
             queued = status = None
         if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
             # e.g. the worker's child process was killed, or ran past RELABEL_JOB_TIMEOUT
-            detail = _last_line(queued.exc_info) if status == JobStatus.FAILED else ""
+            result = queued.latest_result() if status == JobStatus.FAILED else None
+            detail = _last_line(result.exc_string) if result is not None else ""
             reason = f"the training worker's process ended without finishing it (RQ status {status.value}" + \
                      (f": {detail})" if detail else ")")
         elif status is None and job["state"] == "queued" and time.time() - job["started_at"] > 30:
