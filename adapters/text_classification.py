@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -93,14 +94,19 @@ class FineTunedWithEnsemble:
 
 # Loading an encoder takes seconds; the backend embeds for every /predict call, so loaded encoders
 # are kept per (encoder, device) for the life of the process.
+# Loaded under a lock: request threads arriving together at a fresh backend process (several gunicorn
+# workers, training on the queue) would each load one, and transformers' lazy imports fail when threads
+# race through them ("cannot import name 'AutoModel'"; seen in benchmarks/load.py --web-workers 2).
 _embedders: dict[tuple[str, str], TextEmbedder] = {}
+_embedders_lock = threading.Lock()
 
 
 def shared_embedder(encoder: str, device: str) -> TextEmbedder:
     key = (encoder, device)
-    if key not in _embedders:
-        _embedders[key] = TextEmbedder(encoder, device=device)
-    return _embedders[key]
+    with _embedders_lock:
+        if key not in _embedders:
+            _embedders[key] = TextEmbedder(encoder, device=device)
+        return _embedders[key]
 
 
 class TextClassificationAdapter(ClassificationAdapter):

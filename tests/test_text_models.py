@@ -1,6 +1,10 @@
 """The real text models on tiny data: the packaged encoder, and one fine-tuning epoch."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -57,3 +61,31 @@ def test_finetune_ensemble_mode_averages_both_models_and_reloads(tmp_path):
     assert np.allclose(probabilities, expected, atol=1e-6)
     adapter.save_model(model, str(tmp_path))
     assert np.allclose(adapter.load_model(str(tmp_path)).predict(features), probabilities, atol=1e-5)
+
+
+FIRST_REQUESTS_AT_ONCE = """
+import threading
+from adapters.text_classification import shared_embedder
+barrier, embedders, errors = threading.Barrier(8), [], []
+def embed():
+    barrier.wait()
+    try:
+        embedder = shared_embedder(None, "cpu")
+        embedder.embed(["a text"])
+        embedders.append(embedder)
+    except Exception as error:
+        errors.append(repr(error))
+threads = [threading.Thread(target=embed) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(errors), len({id(e) for e in embedders}), errors[:1])
+"""
+
+
+def test_first_requests_at_once_in_a_fresh_process_share_one_encoder():
+    # A fresh backend process (a new gunicorn worker) gets its first /predict calls together.
+    answer = subprocess.run([sys.executable, "-c", FIRST_REQUESTS_AT_ONCE], capture_output=True, text=True,
+                            timeout=300, cwd=Path(__file__).resolve().parent.parent)
+    assert answer.stdout.split()[:2] == ["0", "1"], answer.stdout + answer.stderr[-2000:]
