@@ -36,7 +36,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from backend.label_studio import LabelStudioClient  # noqa: E402
 from scripts.demo_data import LABEL_CONFIG, annotation_result, as_label_studio_tasks, make_dataset  # noqa: E402
 from scripts.round_tabs import RANK_FIELD, create_tab, round_tags, tag_tasks  # noqa: E402
-from scripts.services import free_port, start_backend, start_label_studio, start_postgres  # noqa: E402
+from scripts.services import (free_port, start_backend, start_label_studio, start_postgres, start_redis,  # noqa: E402
+                              start_worker)
 
 
 class Flag:
@@ -85,6 +86,8 @@ def main() -> None:
     parser.add_argument("--flagged", type=int, default=2_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=50, help="requests per client and batch size")
+    parser.add_argument("--web-workers", type=int, default=1,
+                        help="backend processes; above 1 the backend runs as in docker-compose: Redis, a training worker")
     options = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="relabel-load-"))
@@ -98,7 +101,14 @@ def main() -> None:
         label_studio = start_label_studio(root / "label-studio", free_port(), "load@example.com", "load-test-pw",
                                           token, root / "label-studio.log", database_url=postgres.url)
         services.append(label_studio)
-        backend = start_backend(free_port(), label_studio.url, token, root / "models", root / "backend.log")
+        queue_environment = {}
+        if options.web_workers > 1:
+            redis = start_redis(free_port(), root / "redis.log")
+            services.append(redis)
+            queue_environment = {"REDIS_URL": redis.url, "RELABEL_WEB_WORKERS": str(options.web_workers)}
+            services.append(start_worker(label_studio.url, token, root / "models", redis.url, root / "worker.log"))
+        backend = start_backend(free_port(), label_studio.url, token, root / "models", root / "backend.log",
+                                extra_env=queue_environment)
         services.append(backend)
         ls = LabelStudioClient(label_studio.url, token)
         sdk = LabelStudio(base_url=label_studio.url, api_key=token)
@@ -125,7 +135,7 @@ def main() -> None:
         flagged = [Flag(t["id"], "sports", rank) for rank, t in enumerate(tasks[:options.flagged], start=1)]
         tags = round_tags(flagged, 1)
         written, seconds = timed(tag_tasks, ls, tasks, 1, tags, False)
-        rows.append(("tag flagged tasks (task data, one PATCH each)", written, seconds))
+        rows.append(("tag flagged tasks (task data, one PATCH each, 4 at once)", written, seconds))
         view, seconds = timed(create_tab, ls, project.id, 1)
         rows.append(("create the tab", 1, seconds))
         listed, seconds = timed(lambda: requests.get(
@@ -146,6 +156,8 @@ def main() -> None:
             job = requests.get(f"{backend.url}/jobs/{job['id']}", timeout=30).json()["job"]
         assert job["state"] == "done", job
         predict_tasks = [{"id": t["id"], "data": t["data"]} for t in ls.list_tasks(small_project.id)]
+        # Warm-up: every backend process loads the model and encoder on its first request.
+        measure_predict(backend.url, small_project.id, predict_tasks, options.clients * 2, 2, 1)
         latency = {batch: measure_predict(backend.url, small_project.id, predict_tasks, options.clients,
                                           options.requests, batch) for batch in (1, 50)}
     finally:
@@ -158,7 +170,7 @@ def main() -> None:
     for step, count, seconds in rows:
         print(f"| {step} | {count} | {seconds:.1f} | {count / seconds:.0f} |")
     print(f"\n/predict, {options.clients} concurrent clients, {options.requests} requests each, backend "
-          f"`python -m backend` (1 process, 8 threads)\n")
+          f"`python -m backend` ({options.web_workers} process(es), 8 threads each)\n")
     print("| tasks per request | p50 ms | p95 ms | requests/s |")
     print("|---:|---:|---:|---:|")
     for batch, (p50, p95, rate) in latency.items():
