@@ -148,6 +148,7 @@ def run_queued_job(project_id: int, job_id: str) -> str:
                                  features, targets, stale_after=settings.job_heartbeat_timeout)
         except Exception as error:  # e.g. features that cannot be pickled: fit the folds here
             log.warning("folds fitted in the job's worker", extra={"job": job_id, "reason": repr(error)})
+            shutil.rmtree(folds_dir(store, project_id, job_id), ignore_errors=True)
             return None
         fold_runners.append(runner)
         return runner
