@@ -27,12 +27,14 @@ from typing import Any, Sequence
 import joblib
 import numpy as np
 
+from adapters import adapter_for_config
 from adapters.base import Progress
 from adapters.folds import fit_predict_fold
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_INTERVAL = 2.0
+#: seconds between touches of a fold's claim while it is fitted (staleness is RELABEL_JOB_HEARTBEAT_TIMEOUT)
+CLAIM_TOUCH_INTERVAL = 2.0
 
 
 def folds_dir(store, project_id: int, job_id: str) -> str:
@@ -51,13 +53,11 @@ def _claim(directory: str, split: int, fold: int) -> bool:
 
 def fit_fold(directory: str, split: int, fold: int, bundle: dict | None = None) -> list:
     """Fit fold `fold` of split `split` from the folder's bundle, keeping its claim fresh; write the result."""
-    from adapters import adapter_for_config
-
     claim = os.path.join(directory, f"claim-{split}-{fold}")
     done = threading.Event()
 
     def touch() -> None:
-        while not done.wait(HEARTBEAT_INTERVAL):
+        while not done.wait(CLAIM_TOUCH_INTERVAL):
             try:
                 os.utime(claim)
             except OSError:
