@@ -13,11 +13,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY relabel relabel
 COPY adapters adapters
 COPY backend backend
-COPY scripts scripts
 RUN pip install ".[text,image]"
 
 VOLUME ["/models"]
 EXPOSE 9090
-CMD ["python", "-m", "backend", "--host", "0.0.0.0", "--port", "9090"]
+CMD ["python", "-m", "relabel.backend", "--host", "0.0.0.0", "--port", "9090"]

@@ -4,8 +4,8 @@ An adapter owns one kind of Label Studio labeling config (text classification, N
 It turns Label Studio tasks into examples, builds the model that learns from them, turns model
 outputs into Label Studio prediction JSON, and says where a human label and a model output disagree.
 
-The backend and `scripts/sync_round.py` only talk to adapters through this interface, so a new task
-type is a new module here and nothing else.
+The backend and the round driver (relabel.rounds) only talk to adapters through this interface, so a
+new task type is a new module in adapters/tasks/ and a line in the registry (adapters/__init__.py).
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from enum import Enum
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,29 @@ class Example:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
+class RoundPolicy(str, Enum):
+    """What a round does with the labels it flags; each task type names its own (`TaskAdapter.round_policy`)."""
+
+    #: flagged tasks go back to people, who re-label them (every task type but clicks)
+    RELABEL = "relabel"
+    #: flagged rows leave the training set and nobody re-labels them (clicks, as in the paper)
+    DROP_ROWS = "drop_rows"
+
+
+@dataclass(frozen=True)
 class Disagreement:
     """How one human label compares with the model's output for the same task.
 
     `flagged` says the task should go back to a human. `label_quality` orders the flagged tasks:
     lower means the human label is more likely wrong (cleanlab's convention). `human` and `model`
-    are short readable forms of both labels for reports; `detail` holds adapter-specific facts.
+    are short readable forms of both labels for reports; `facts` holds the numbers a report shows
+    beside them (the model's confidence, chrF, the click error, ...).
+
+    Where a label holds several classes (spans, boxes): `label_classes`, the classes in the human
+    label, and `classes`, those the task is flagged for; None means the label is one class, `human`.
+    `errors` counts how the label differs, {error kind: {class: count}}, the kinds being the adapter's
+    `error_kinds` (None: the task type counts none). `model_key` is the `target_key` of the model's
+    answer where a human may take it as the new label (text generation).
     """
 
     task_id: int
@@ -63,12 +80,36 @@ class Disagreement:
     label_quality: float
     human: str
     model: str
-    detail: dict = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    label_classes: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None
+    errors: Mapping[str, Mapping[str, int]] | None = None
+    model_key: str | None = None
 
+    @property
+    def held_classes(self) -> list[str]:
+        """The classes the human label holds."""
+        return list(self.label_classes) if self.label_classes is not None else [self.human]
 
-#: the task data field the round driver writes into each flagged task: the round that flagged it
-#: (its Data Manager tab filters on it; see scripts/round_tabs.py)
-ROUND_FIELD = "relabel_round"
+    @property
+    def flagged_classes(self) -> list[str]:
+        """The classes the task is flagged for."""
+        return list(self.classes) if self.classes is not None else [self.human]
+
+    @property
+    def detail(self) -> dict:
+        """What the report lists for this task besides task, labels and quality, as plain JSON."""
+        fields: dict[str, Any] = {}
+        if self.classes is not None:
+            fields["classes"] = list(self.classes)
+        if self.label_classes is not None:
+            fields["label_classes"] = list(self.label_classes)
+        if self.errors is not None:
+            fields["errors"] = {kind: dict(counts) for kind, counts in self.errors.items()}
+        if self.model_key is not None:
+            fields["model_key"] = self.model_key
+        return {**fields, **self.facts}
+
 
 # A progress callback: (stage name, units done, units in total).
 Progress = Callable[[str, int, int], None]
@@ -97,6 +138,34 @@ def non_empty_text(task_id: Any, data_key: str, value: Any) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class ControlOnObject:
+    """A control tag of a labeling config (Choices, Labels, ...) and the object tag (Text, Image) it labels."""
+
+    from_name: str
+    to_name: str
+    #: the task data field the object tag shows ($text -> "text")
+    data_key: str
+    labels: list[str]
+    attributes: dict
+
+
+def first_control_on(label_config: str, control_tag: str, object_tag: str, needs: str) -> ControlOnObject:
+    """The config's first `<control_tag>` labeling an `<object_tag>`, read with label-studio-sdk.
+
+    UnsupportedLabelConfig(needs) when there is none, or when the config cannot be parsed at all.
+    """
+    from label_studio_sdk.label_interface import LabelInterface
+
+    try:
+        interface = LabelInterface(label_config)
+        from_name, to_name, value = interface.get_first_tag_occurence(control_tag, object_tag)
+        control = interface.get_tag(from_name)
+    except Exception:  # the SDK raises its own XML and validation errors, and ValueError when there is none
+        raise UnsupportedLabelConfig(needs) from None
+    return ControlOnObject(from_name, to_name, str(value).lstrip("$"), list(control.labels), dict(control.attr))
+
+
 def latest_annotation(task: dict) -> dict | None:
     """The task's most recent annotation that was not cancelled (skipped), or None.
 
@@ -119,23 +188,44 @@ class TaskAdapter(ABC):
 
     #: short name used in model versions, reports and logs
     name: ClassVar[str]
+    #: the labeling configs it understands, in words (listed when no adapter understands a config)
+    description: ClassVar[str]
     #: the label-quality score (adapters.noise.QUALITY_METHODS) that ranks this task type's labels
-    #: best in the benchmarks, used when DetectionOptions.quality_method is None
+    #: best in the benchmarks, used when FlagOptions.quality_method is None
     default_quality_method: ClassVar[str] = "normalized_margin"
     #: K of the K-fold out-of-fold predictions when the backend's RELABEL_FOLDS leaves it open
     default_folds: ClassVar[int] = 5
-    #: True for task types whose flagged rows are dropped from the training set instead of being
-    #: re-labeled (clicks): later rounds train without them
-    drops_flagged_rows: ClassVar[bool] = False
+    #: what a round does with the flagged labels: re-label them, or drop the rows from training (clicks)
+    round_policy: ClassVar[RoundPolicy] = RoundPolicy.RELABEL
     #: the task data fields `relabel_fields` writes (removed again when a re-run no longer flags a task)
     relabel_field_names: ClassVar[tuple[str, ...]] = ()
     #: False for free-text labels (text generation): reports then count no classes or label pairs
     labels_are_classes: ClassVar[bool] = True
+    #: the kinds of `Disagreement.errors` this task type counts, with what each means seen from the
+    #: human label (spans: missed, added, ...; boxes: overlooked, spurious, ...); empty: none
+    error_kinds: ClassVar[Mapping[str, str]] = {}
+    #: the class names the model predicts (empty for free-text labels)
+    classes: Sequence[str] = ()
+    #: the control tag whose answers are the labels, and the object tag it labels (`name`/`toName`)
+    from_name: str
+    to_name: str
+
+    @classmethod
+    def supports(cls, label_config: str) -> bool:
+        """True when this adapter understands the labeling config."""
+        try:
+            cls.parse_config(label_config)
+        except UnsupportedLabelConfig:
+            return False
+        return True
 
     @classmethod
     @abstractmethod
-    def supports(cls, label_config: str) -> bool:
-        """True when this adapter understands the labeling config."""
+    def parse_config(cls, label_config: str) -> Any:
+        """What this adapter reads from a labeling config (tag names, data key, classes, ...).
+
+        Raises UnsupportedLabelConfig, saying what it needs, for a config it does not understand.
+        """
 
     @abstractmethod
     def input_from_task(self, task: dict) -> Any:
@@ -185,8 +275,8 @@ class TaskAdapter(ABC):
                            options: Any = None) -> list[Disagreement]:
         """Compare each human target with the model's output for the same task (pure, no I/O).
 
-        `options` is an `adapters.noise.DetectionOptions` (None: its defaults) for adapters whose
-        outputs are class probabilities; other adapters say which of its fields they use.
+        `options` is an `adapters.noise.FlagOptions` (None: its defaults); `adapters.noise.flag_labels`
+        applies its rules to what the adapter hands it.
         """
 
     def fold_strata(self, targets: Sequence[Any]) -> list:
@@ -215,6 +305,17 @@ class TaskAdapter(ABC):
     def estimate_noise_rate(self, targets: Sequence[Any], outputs: Sequence[Any]) -> float | None:
         """Estimated share of wrong human labels, or None when the adapter has no estimate."""
         return None
+
+    @property
+    def label_column(self) -> str:
+        """The label's column in a CSV export of the tasks: the control tag's name."""
+        return self.from_name
+
+    def evaluate_dropping(self, inputs: Sequence[Any], targets: Sequence[Any], dropped_mask: Any,
+                          dev_fraction: float = 0.2, seed: int | None = None) -> dict:
+        """Task types whose round drops the flagged rows (RoundPolicy.DROP_ROWS): held-out scores of a
+        model trained with and without the dropped rows. Runs in the backend, which has the models."""
+        raise NotImplementedError(f"{self.name} re-labels its flagged tasks: it drops no rows")
 
     @abstractmethod
     def save_model(self, model: Any, directory: str) -> None:

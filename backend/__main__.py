@@ -1,8 +1,8 @@
-"""`python -m backend --host 0.0.0.0 --port 9090`: serve the backend with gunicorn.
+"""`python -m relabel.backend --host 0.0.0.0 --port 9090`: serve the backend with gunicorn.
 
 Without REDIS_URL: one worker process with threads, training jobs are threads of that worker (their
 records live in MODEL_DIR) and gunicorn's worker timeout only watches the request threads. With
-REDIS_URL: training goes to the RQ queue (`python -m backend.worker`), so the backend may run several
+REDIS_URL: training goes to the RQ queue (`python -m relabel.backend.worker`), so the backend may run several
 worker processes (RELABEL_WEB_WORKERS, default 2).
 """
 from __future__ import annotations
@@ -23,11 +23,11 @@ def main() -> None:
     options = parser.parse_args()
     if options.workers > 1 and not queued:
         parser.error("several worker processes need REDIS_URL: without it, training jobs are threads of the "
-                     "one backend process (set REDIS_URL and run python -m backend.worker, or use --workers 1)")
+                     "one backend process (set REDIS_URL and run python -m relabel.backend.worker, or use --workers 1)")
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(options.workers),
                                "--threads", str(options.threads), "--timeout", "300",
                                "--bind", f"{options.host}:{options.port}",
-                               "--config", "python:backend.gunicorn_conf", "backend.app:create_app()"])
+                               "--config", "python:relabel.backend.gunicorn_conf", "relabel.backend.app:create_app()"])
 
 
 if __name__ == "__main__":

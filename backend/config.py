@@ -40,7 +40,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from adapters.folds import PREDICTION_SOURCES
+from relabel.adapters import TaskAdapter, adapter_for_config
+from relabel.adapters.data.folds import PREDICTION_SOURCES
 
 
 def _int(name: str, default: int | None) -> int | None:
@@ -59,7 +60,7 @@ def _names(text: str) -> list[str]:
 #: settings a project may choose for itself, per round (PUT /projects/<id>/settings), and their types
 PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, "seed": int,
                     # task types whose flagged rows are dropped (clicks): rows flagged in rounds before this one
-                    # are left out of training (see backend.training.rows_left_in)
+                    # are left out of training (see relabel.backend.training.rows_left_in)
                     "drop_flagged_before_round": int}
 
 
@@ -157,18 +158,27 @@ class Settings:
                 raise ValueError(f"project setting {name!r} must be a {PROJECT_SETTINGS[name].__name__}, got {value!r}")
         return replace(self, **overrides)
 
-    def adapter_options(self) -> dict:
-        """The backend's model options: each adapter takes those its constructor names, and the dict
-        under its name overrides them for it alone (see `adapters.adapter_for_config`)."""
-        return {"mode": self.text_mode, "encoder": self.text_encoder or None, "epochs": self.finetune_epochs,
-                "device": self.device, "seed": self.seed, "ner": {"epochs": self.ner_epochs},
-                "image-classification": {"image_model": self.image_model, "epochs": self.image_epochs,
-                                         "image_size": self.image_size},
-                "object-detection": {"detection_model": self.detection_model, "epochs": self.detection_epochs,
-                                     "image_size": self.detection_size},
-                "text-generation": {"generation_model": self.generation_model, "epochs": self.generation_epochs},
-                "ctr": {"features": _names(self.ctr_features) or None, "label_field": self.ctr_label_field or None,
-                        "categorical_fields": _names(self.ctr_categorical_fields), "epochs": self.ctr_epochs}}
+    def adapter_options(self) -> dict[str, dict]:
+        """The backend's model options per task type (`relabel.adapters.adapter_for_config` takes them)."""
+        text_encoder = self.text_encoder or None
+        return {
+            "text-classification": {"mode": self.text_mode, "encoder": text_encoder, "epochs": self.finetune_epochs,
+                                    "seed": self.seed},
+            "ner": {"encoder": text_encoder, "epochs": self.ner_epochs, "seed": self.seed},
+            "image-classification": {"image_model": self.image_model, "epochs": self.image_epochs,
+                                     "image_size": self.image_size, "seed": self.seed},
+            "object-detection": {"detection_model": self.detection_model, "epochs": self.detection_epochs,
+                                 "image_size": self.detection_size, "seed": self.seed},
+            "text-generation": {"generation_model": self.generation_model, "epochs": self.generation_epochs,
+                                "seed": self.seed},
+            "ctr": {"features": _names(self.ctr_features) or None, "label_field": self.ctr_label_field or None,
+                    "categorical_fields": _names(self.ctr_categorical_fields), "epochs": self.ctr_epochs,
+                    "seed": self.seed},
+        }
+
+    def build_adapter(self, label_config: str, fetch_media=None) -> TaskAdapter:
+        """The adapter for a labeling config, with these settings' model options and device."""
+        return adapter_for_config(label_config, self.adapter_options(), device=self.device, fetch_media=fetch_media)
 
     def for_adapter(self, adapter) -> "Settings":
         """These settings with the adapter's own defaults where they leave a choice open (K of K-fold)."""

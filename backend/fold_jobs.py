@@ -27,9 +27,10 @@ from typing import Any, Sequence
 import joblib
 import numpy as np
 
-from adapters import adapter_for_config
-from adapters.base import Progress
-from adapters.folds import fit_predict_fold
+from relabel.adapters import adapter_for_config
+from relabel.adapters.base import Progress
+from relabel.adapters.data.folds import fit_predict_fold
+from relabel.backend.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def fit_fold(directory: str, split: int, fold: int, bundle: dict | None = None) 
     threading.Thread(target=touch, daemon=True).start()
     try:
         bundle = bundle or joblib.load(os.path.join(directory, "bundle.joblib"))
-        adapter = adapter_for_config(bundle["label_config"], **bundle["adapter_options"])
+        # on this worker's device (RELABEL_DEVICE): the fold may run on another machine than its job
+        adapter = adapter_for_config(bundle["label_config"], bundle["adapter_options"], device=Settings.from_env().device)
         fold_ids = np.load(os.path.join(directory, f"split-{split}.npy"))
         outputs = fit_predict_fold(adapter.new_model, bundle["features"], bundle["targets"], fold_ids, fold)
         temporary = os.path.join(directory, f".result-{split}-{fold}-{os.getpid()}")
@@ -141,8 +143,7 @@ class QueuedFolds:
 
 def run_fold_job(project_id: int, job_id: str, split: int, fold: int) -> str:
     """What a training worker runs for a queued fold: fit it unless someone has, or its job is over."""
-    from backend.config import Settings
-    from backend.model_store import ModelStore
+    from relabel.backend.model_store import ModelStore
 
     store = ModelStore(Settings.from_env().model_dir)
     parent = next((j for j in store.jobs(project_id) if j["id"] == job_id), None)

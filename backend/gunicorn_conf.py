@@ -1,4 +1,4 @@
-"""gunicorn settings: its own log lines go out as JSON too, through backend.logs.JsonFormatter."""
+"""gunicorn settings: its own log lines go out as JSON too, through relabel.backend.logs.JsonFormatter."""
 
 accesslog = "-"
 # Path only (%(U)s), never the query string: nothing secret travels in it today, and it stays that way.
@@ -6,7 +6,7 @@ access_log_format = '%(m)s %(U)s %(s)s %(B)s bytes %(D)sus'
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "backend.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "relabel.backend.logs.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
     "loggers": {

@@ -19,7 +19,7 @@ import time
 import traceback
 from typing import Callable
 
-from backend.model_store import ModelStore
+from relabel.backend.model_store import ModelStore
 
 log = logging.getLogger(__name__)
 

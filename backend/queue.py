@@ -22,10 +22,10 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from backend.config import Settings
-from backend.fold_jobs import QueuedFolds, folds_dir, run_fold_job
-from backend.jobs import ACTIVE_STATES, HEARTBEAT_INTERVAL, JobRecords, execute_job, fail_job, new_job_record
-from backend.model_store import ModelStore
+from relabel.backend.config import Settings
+from relabel.backend.fold_jobs import QueuedFolds, folds_dir, run_fold_job
+from relabel.backend.jobs import ACTIVE_STATES, HEARTBEAT_INTERVAL, JobRecords, execute_job, fail_job, new_job_record
+from relabel.backend.model_store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class QueueJobRunner(JobRecords):
 
 def run_queued_job(project_id: int, job_id: str) -> str:
     """What a training worker runs for a queued job (its settings come from the worker's environment)."""
-    from backend.training import run_training_job
+    from relabel.backend.training import run_job
 
     settings = Settings.from_env()
     store = ModelStore(settings.model_dir)
@@ -154,7 +154,7 @@ def run_queued_job(project_id: int, job_id: str) -> str:
         return runner
 
     def train(record: dict, progress) -> dict:
-        result = run_training_job(record, progress, settings, store, fold_runner_for=fold_runner_for)
+        result = run_job(record, progress, settings, store, fold_runner_for=fold_runner_for)
         if fold_runners:
             result["folds_fitted_by"] = fold_runners[-1].fitted_by
         return result

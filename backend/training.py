@@ -1,5 +1,6 @@
-"""The training job: read a project from Label Studio, predict every labeled task out of fold, fit the
-full-data model, store both, and write the predictions back as pre-annotations.
+"""The backend's jobs: training (read a project from Label Studio, predict every labeled task out of fold,
+fit the full-data model, store both, write the predictions back as pre-annotations), and for task types
+that drop their flagged rows, the comparison of models trained with and without them.
 """
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import json
 import logging
 import os
 
-from adapters import InvalidTask, TaskAdapter, UnsupportedLabelConfig, adapter_for_config
-from adapters.base import ROUND_FIELD, Progress, no_progress
-from adapters.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
-from backend.config import Settings
-from backend.label_studio import LabelStudioClient, existing_prediction_tasks
-from backend.model_store import ModelStore, write_json_atomic
+import numpy as np
+
+from relabel.adapters import InvalidTask, RoundPolicy, TaskAdapter, UnsupportedLabelConfig
+from relabel.adapters.base import Progress, no_progress
+from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
+from relabel.adapters.task_fields import ROUND_FIELD
+from relabel.backend.config import Settings
+from relabel.backend.model_store import ModelStore, write_json_atomic
+from relabel.clients.label_studio import LabelStudioClient, existing_prediction_tasks
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,24 @@ def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, exa
     return digest.hexdigest()
 
 
+def project_adapter(project: dict, settings: Settings, client: LabelStudioClient) -> TaskAdapter:
+    """The adapter of a project's labeling config, reading media with the client's credentials."""
+    try:
+        return settings.build_adapter(project.get("label_config") or "",
+                                      fetch_media=client.media_fetcher(settings.media_cache_dir))
+    except UnsupportedLabelConfig as error:
+        raise TrainingError(f"project {project['id']}: {error}") from None
+
+
+def training_tasks(adapter: TaskAdapter, settings: Settings, client: LabelStudioClient, project_id: int) -> list[dict]:
+    """The project's tasks a model trains on: all, or for a task type whose rounds drop the flagged rows,
+    those no earlier round dropped."""
+    tasks = client.list_tasks(project_id)
+    if adapter.round_policy is RoundPolicy.DROP_ROWS:
+        tasks = rows_left_in(tasks, settings.drop_flagged_before_round)
+    return tasks
+
+
 def train_project(project_id: int, settings: Settings, client: LabelStudioClient, store: ModelStore,
                   progress: Progress = no_progress, write_predictions: bool = True, fold_runner_for=None) -> dict:
     """Train the project's model and store it with its out-of-fold outputs; write the predictions back.
@@ -78,15 +100,9 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     the folds elsewhere (backend.fold_jobs), or None to fit them here."""
     progress(CHECKING_STAGE, 0, 1)
     project = client.get_project(project_id)
-    try:
-        adapter = adapter_for_config(project.get("label_config") or "", **settings.adapter_options(),
-                                     fetch_media=client.media_fetcher(settings.media_cache_dir))
-    except UnsupportedLabelConfig as error:
-        raise TrainingError(f"project {project_id}: {error}") from None
+    adapter = project_adapter(project, settings, client)
     settings = settings.for_adapter(adapter)
-    tasks = client.list_tasks(project_id)
-    if adapter.drops_flagged_rows:
-        tasks = rows_left_in(tasks, settings.drop_flagged_before_round)
+    tasks = training_tasks(adapter, settings, client, project_id)
     if not tasks:
         raise TrainingError(f"project {project_id} has no tasks: import and label some first")
     examples = read_examples(adapter, tasks, progress)
@@ -110,9 +126,11 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
             lambda features, targets: fold_runner_for(project.get("label_config"), settings.adapter_options(),
                                                       features, targets))
         record = fit_and_predict(adapter, settings, labeled, unlabeled, progress, make_fold_runner)
-        # adapter_settings let the round driver read tasks as this model did (e.g. the click features)
+        # adapter_options let the round driver read tasks and score flags as this model did (e.g. the
+        # click features): the options the adapter was built with
         record.update(model_version=version, project=project_id, label_config=project.get("label_config"),
-                      adapter_settings=adapter.settings())
+                      adapter_settings=adapter.settings(),
+                      adapter_options=settings.adapter_options().get(adapter.name, {}))
         with store.writing_version(project_id, version, {
                 "fingerprint": model_fingerprint, "adapter": adapter.name, "labeled": len(labeled),
                 "unlabeled": len(unlabeled), "label_config": project.get("label_config"),
@@ -133,19 +151,52 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     return result
 
 
-def run_training_job(job: dict, progress: Progress, settings: Settings, store: ModelStore,
-                     client: LabelStudioClient | None = None, fold_runner_for=None) -> dict:
-    """A training job's work: the project's own settings over the backend's, then train_project.
-    Without `client`, Label Studio is reached with the configured LABEL_STUDIO_URL and API key."""
+def run_job(job: dict, progress: Progress, settings: Settings, store: ModelStore,
+            client: LabelStudioClient | None = None, fold_runner_for=None) -> dict:
+    """A job's work, with the project's own settings over the backend's: train_project, or what the
+    job's options name (compare_dropped). Without `client`, Label Studio is reached with the configured
+    LABEL_STUDIO_URL and API key."""
     project_id = job["project"]
     if client is None:
         if not settings.label_studio_api_key:
             raise TrainingError("the training worker has no Label Studio credentials: set LABEL_STUDIO_URL and "
                                 "LABEL_STUDIO_API_KEY (a legacy token or a personal access token)")
         client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
-    return train_project(project_id, settings.with_overrides(store.project_settings(project_id)), client, store,
-                         progress, write_predictions=job["options"].get("write_predictions", True),
+    settings = settings.with_overrides(store.project_settings(project_id))
+    if job["options"].get("compare_dropped"):
+        return compare_dropped_rows(project_id, settings, client, store, job["options"]["compare_dropped"], progress)
+    return train_project(project_id, settings, client, store, progress,
+                         write_predictions=job["options"].get("write_predictions", True),
                          fold_runner_for=fold_runner_for)
+
+
+def compare_dropped_rows(project_id: int, settings: Settings, client: LabelStudioClient, store: ModelStore,
+                         request: dict, progress: Progress = no_progress) -> dict:
+    """Does dropping a round's flagged rows help? The click model trained with and without them
+    (`TaskAdapter.evaluate_dropping`), on the rows model `request["model_version"]` trained on;
+    `request["dropped_tasks"]` are the task ids the round drops."""
+    progress(CHECKING_STAGE, 0, 1)
+    version = request["model_version"]
+    record = store.predictions(project_id, version) if store.find(project_id, version) else None
+    if record is None:
+        raise TrainingError(f"project {project_id} has no model {version}")
+    project = client.get_project(project_id)
+    adapter = project_adapter(project, settings, client)
+    if adapter.round_policy is not RoundPolicy.DROP_ROWS:
+        raise TrainingError(f"project {project_id}: {adapter.name} re-labels its flagged tasks; it drops no rows")
+    by_id = {task["id"]: task for task in training_tasks(adapter, settings, client, project_id)}
+    trained = [item["task"] for item in record["items"] if item["task"] in by_id]
+    examples = read_examples(adapter, [by_id[task_id] for task_id in trained], progress)
+    dropped = set(request["dropped_tasks"])
+    progress("training with and without the dropped rows", 0, 1)
+    try:
+        dev = adapter.evaluate_dropping([e.input for e in examples], [e.target for e in examples],
+                                        np.array([task_id in dropped for task_id in trained], dtype=bool),
+                                        seed=settings.seed)
+    except ValueError as error:  # too few rows, or a single class, to split off a dev set
+        return {"model_version": version, "dev": None, "dev_problem": f"not measured: {error}"}
+    progress("training with and without the dropped rows", 1, 1)
+    return {"model_version": version, "dev": dev, "dev_problem": None}
 
 
 def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unlabeled: list,

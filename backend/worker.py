@@ -1,4 +1,4 @@
-"""`python -m backend.worker`: a training worker. It takes training jobs from the RQ queue at
+"""`python -m relabel.backend.worker`: a training worker. It takes training jobs from the RQ queue at
 REDIS_URL and runs them with its own environment's settings (LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY,
 MODEL_DIR shared with the backend, model names, device). Start as many as you like, on any machine
 that mounts the same model store; each runs one job at a time, in a child process (RQ's work horse),
@@ -14,9 +14,9 @@ import socket
 from redis import Redis
 from rq import Queue, Worker
 
-from backend.config import Settings
-from backend.logs import configure_logging
-from backend.queue import QUEUE_NAME
+from relabel.backend.config import Settings
+from relabel.backend.logs import configure_logging
+from relabel.backend.queue import QUEUE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     connection = Redis.from_url(settings.redis_url)
     name = options.name or f"relabel-{socket.gethostname()}-{os.getpid()}"
     # Loaded once here, not in every job's child process.
-    import adapters  # noqa: F401
-    import backend.training  # noqa: F401
+    import relabel.adapters  # noqa: F401
+    import relabel.backend.training  # noqa: F401
 
     log.info("worker started", extra={"worker": name, "queue": QUEUE_NAME, "model_dir": settings.model_dir})
     Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection, name=name).work(burst=options.burst)

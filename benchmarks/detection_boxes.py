@@ -7,16 +7,15 @@ something a detector can see. Then 20% of the images get one box error each, in 
 dropped, a box shifted by 30-50% of its size, a spurious box added where there is no raccoon, or the
 class swapped. The adapter's own model (ultralytics YOLO, yolo11n from its yaml, no pretrained weights)
 predicts every image in sample and out of fold; each rule flags images through the product's code
-(`DetectionAdapter.find_disagreements`). Prints image-level precision/recall/F1/AUPRC per rule, the
+(`ObjectDetectionAdapter.find_disagreements`). Prints image-level precision/recall/F1/AUPRC per rule, the
 recall per kind of injected error, and wall time.
 
-    .venv/bin/python benchmarks/detection_boxes.py                     # 120 epochs at 128 px, 3 folds (~23 min)
-    .venv/bin/python benchmarks/detection_boxes.py --epochs 5 --image-size 96    # a quick look
+    .venv/bin/python -m benchmarks.detection_boxes                     # 120 epochs at 128 px, 3 folds (~23 min)
+    .venv/bin/python -m benchmarks.detection_boxes --epochs 5 --image-size 96    # a quick look
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
@@ -24,12 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from adapters import adapter_for_config  # noqa: E402
-from adapters.folds import in_sample_outputs, repeated_out_of_fold_outputs  # noqa: E402
-from adapters.noise import DetectionOptions  # noqa: E402
-from benchmarks.detection_quality import scores  # noqa: E402
+from relabel.adapters import adapter_for_config
+from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs
+from relabel.adapters.noise.flags import FlagOptions
+from benchmarks.detection_quality import scores
 
 DEFAULT_RACCOON = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "raccoon"
 CLASSES = ["raccoon", "grey raccoon"]
@@ -108,8 +105,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     options = parser.parse_args()
 
-    adapter = adapter_for_config(CONFIG, detection_model=options.model, epochs=options.epochs,
-                                 image_size=options.image_size, device=options.device, seed=options.seed)
+    adapter = adapter_for_config(CONFIG, {"object-detection": {
+        "detection_model": options.model, "epochs": options.epochs, "image_size": options.image_size,
+        "seed": options.seed}}, device=options.device)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="relabel-raccoons-") as scratch:
         paths, clean = load_raccoons(options.data, Path(scratch))
@@ -125,10 +123,10 @@ def main() -> None:
                                            options.seed, strata=adapter.fold_strata(noisy))
         timings["oof"] = time.perf_counter() - t
 
-    rows = [("paper: in-sample, any box error", in_sample, DetectionOptions(flag_rule="disagreement"), "in_sample"),
-            ("OOF, any box error (our default)", oof, DetectionOptions(), "oof"),
+    rows = [("paper: in-sample, any box error", in_sample, FlagOptions(flag_rule="disagreement"), "in_sample"),
+            ("OOF, any box error (our default)", oof, FlagOptions(), "oof"),
             ("OOF, cleanlab object_detection find_label_issues", oof,
-             DetectionOptions(flag_rule="confident_learning"), "oof")]
+             FlagOptions(flag_rule="confident_learning"), "oof")]
     lines = ["| detector | flagged | precision | recall | F1 | AUPRC | " + " | ".join(f"recall {k}" for k in NOISE_KINDS)
              + " | model seconds |", "|---|" + "---:|" * (6 + len(NOISE_KINDS))]
     flagged_default = 0

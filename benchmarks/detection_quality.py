@@ -4,10 +4,10 @@
 For every dataset (TREC, Amazon reviews) and noise setting (uniform 10/20/40%, class-conditional
 20%), one model (the text adapter's, default mode "ensemble") predicts every item in sample and
 out of fold; each detector flags on those same probabilities through the product's own code
-(`adapter.find_disagreements` with `DetectionOptions`). Prints one Markdown table.
+(`adapter.find_disagreements` with `FlagOptions`). Prints one Markdown table.
 
-    .venv/bin/python benchmarks/detection_quality.py                      # the full suite
-    .venv/bin/python benchmarks/detection_quality.py --datasets trec --noise uniform:0.2 --extra-rules
+    .venv/bin/python -m benchmarks.detection_quality                      # the full suite
+    .venv/bin/python -m benchmarks.detection_quality --datasets trec --noise uniform:0.2 --extra-rules
 
 Scores: precision, recall, F1 of the flagged set; AUROC and AUPRC of the label-quality ranking;
 precision@k with k the true number of wrong labels. Seconds: model fitting and detection for that
@@ -22,20 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from adapters import adapter_for_config  # noqa: E402
-from adapters.folds import in_sample_outputs, repeated_out_of_fold_outputs, take  # noqa: E402
-from adapters.noise import DetectionOptions  # noqa: E402
-from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TREC_CLASSES, label_config,  # noqa: E402
+from relabel.adapters import adapter_for_config
+from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
+from relabel.adapters.noise.flags import FlagOptions
+from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TREC_CLASSES, label_config,
                                  load_amazon_reviews, load_trec)
 
 EXTRA_RULES = {
-    "OOF, budget = estimated errors, global": DetectionOptions(flag_rule="budget", per_class=False),
-    "OOF, budget = estimated errors, per class": DetectionOptions(flag_rule="budget", per_class=True),
-    "OOF, cleanlab CL filter both": DetectionOptions(flag_rule="confident_learning",
+    "OOF, budget = estimated errors, global": FlagOptions(flag_rule="budget", per_class=False),
+    "OOF, budget = estimated errors, per class": FlagOptions(flag_rule="budget", per_class=True),
+    "OOF, cleanlab CL filter both": FlagOptions(flag_rule="confident_learning",
                                                      confident_learning_filter="both"),
-    "OOF, cleanlab CL prune_by_class": DetectionOptions(flag_rule="confident_learning",
+    "OOF, cleanlab CL prune_by_class": FlagOptions(flag_rule="confident_learning",
                                                         confident_learning_filter="prune_by_class"),
 }
 
@@ -55,7 +53,7 @@ def scores(flagged: np.ndarray, quality: np.ndarray, truth: np.ndarray) -> dict:
             "p_at_k": truth[top_k].mean()}
 
 
-def detect(adapter, noisy: list[str], outputs: list, options: DetectionOptions) -> tuple[np.ndarray, np.ndarray]:
+def detect(adapter, noisy: list[str], outputs: list, options: FlagOptions) -> tuple[np.ndarray, np.ndarray]:
     found = adapter.find_disagreements(list(range(len(noisy))), noisy, outputs, options)
     return np.array([d.flagged for d in found]), np.array([d.label_quality for d in found])
 
@@ -63,7 +61,7 @@ def detect(adapter, noisy: list[str], outputs: list, options: DetectionOptions) 
 def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options: argparse.Namespace,
                 seed: int) -> list[tuple[str, dict, float]]:
     """(detector, scores, seconds) rows; a row's seconds count the model fits it needs and its detection."""
-    def row(name: str, outputs: list, rule: DetectionOptions, fit_seconds: float) -> tuple[str, dict, float]:
+    def row(name: str, outputs: list, rule: FlagOptions, fit_seconds: float) -> tuple[str, dict, float]:
         started = time.perf_counter()
         flagged, quality = detect(adapter, noisy, outputs, rule)
         return name, scores(flagged, quality, truth), fit_seconds + time.perf_counter() - started
@@ -75,19 +73,19 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
     in_sample, in_sample_seconds = timed(lambda: in_sample_outputs(adapter.new_model().fit(features, noisy), features))
     oof, oof_seconds = timed(lambda: repeated_out_of_fold_outputs(adapter.new_model, features, noisy, options.folds,
                                                                   1, adapter.average_outputs, seed))
-    rows = [row("paper: in-sample, predicted != label", in_sample, DetectionOptions(flag_rule="disagreement"),
+    rows = [row("paper: in-sample, predicted != label", in_sample, FlagOptions(flag_rule="disagreement"),
                 in_sample_seconds),
-            row("OOF, predicted != label", oof, DetectionOptions(flag_rule="disagreement"), oof_seconds),
+            row("OOF, predicted != label", oof, FlagOptions(flag_rule="disagreement"), oof_seconds),
             row("OOF, cleanlab find_label_issues (prune_by_noise_rate)", oof,
-                DetectionOptions(flag_rule="confident_learning", confident_learning_filter="prune_by_noise_rate"),
+                FlagOptions(flag_rule="confident_learning", confident_learning_filter="prune_by_noise_rate"),
                 oof_seconds)]
     if options.extra_rules:
         rows += [row(name, oof, rule, oof_seconds) for name, rule in EXTRA_RULES.items()]
     default_outputs, default_seconds = (oof, oof_seconds) if options.repeats == 1 else timed(
         lambda: repeated_out_of_fold_outputs(adapter.new_model, features, noisy, options.folds, options.repeats,
                                              adapter.average_outputs, seed))
-    rows.append(row(f"our default ({options.repeats} x {options.folds}-fold, DetectionOptions())", default_outputs,
-                    DetectionOptions(), default_seconds))
+    rows.append(row(f"our default ({options.repeats} x {options.folds}-fold, FlagOptions())", default_outputs,
+                    FlagOptions(), default_seconds))
 
     # Not the noise's own generator (seeded alike): its first draw would pick many of the noisy items
     # (seen on digits: random precision 0.38 at 20% noise).
@@ -124,7 +122,8 @@ def main() -> None:
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in options.datasets.split(","):
         texts, labels, classes = load_dataset(name, options.trec)
-        adapter = adapter_for_config(label_config(classes), mode=options.mode, seed=options.seed)
+        adapter = adapter_for_config(label_config(classes),
+                                     {"text-classification": {"mode": options.mode, "seed": options.seed}})
         started = time.perf_counter()
         features = adapter.featurize(texts)
         print(f"{name}: {len(texts)} texts, {len(classes)} classes; featurizing ({options.mode}) took "

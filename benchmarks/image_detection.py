@@ -7,8 +7,8 @@ predicts every image in sample and out of fold, and each detector flags on those
 through the product's code (the rows of benchmarks/detection_quality.py). Noise: uniform flips, and flips
 between confusable pairs (1<->7, 3<->8, 4<->9, 5<->6), each on 20% of the images by default.
 
-    .venv/bin/python benchmarks/image_detection.py                       # 20 epochs, 5 folds, both noises
-    .venv/bin/python benchmarks/image_detection.py --epochs 5 --noise uniform:0.2
+    .venv/bin/python -m benchmarks.image_detection                       # 20 epochs, 5 folds, both noises
+    .venv/bin/python -m benchmarks.image_detection --epochs 5 --noise uniform:0.2
 """
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from adapters import adapter_for_config  # noqa: E402
-from benchmarks.datasets import flip_uniformly  # noqa: E402
-from benchmarks.detection_quality import run_setting  # noqa: E402
+from relabel.adapters import adapter_for_config
+from benchmarks.datasets import flip_uniformly
+from benchmarks.detection_quality import run_setting
 
 DIGIT_CLASSES = [str(digit) for digit in range(10)]
 CONFUSABLE_PAIRS = [("1", "7"), ("3", "8"), ("4", "9"), ("5", "6")]
@@ -77,9 +75,9 @@ def main() -> None:
     options = parser.parse_args()
     options.repeats = 1
 
-    adapter = adapter_for_config(image_config(DIGIT_CLASSES), image_model=options.model, epochs=options.epochs,
-                                 image_size=options.image_size, device=options.device, seed=options.seed,
-                                 train_options={"fliplr": 0.0})
+    adapter = adapter_for_config(image_config(DIGIT_CLASSES), {"image-classification": {
+        "image_model": options.model, "epochs": options.epochs, "image_size": options.image_size, "seed": options.seed,
+        "train_options": {"fliplr": 0.0}}}, device=options.device)
     lines = ["| noise | detector | flagged | precision | recall | F1 | AUROC | AUPRC | P@k | seconds |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory(prefix="relabel-digits-") as folder:

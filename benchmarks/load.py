@@ -12,7 +12,7 @@ the round driver's own code:
      trained on a 300-task project.
 Prints a markdown table.
 
-    .venv/bin/python benchmarks/load.py [--tasks 10000] [--flagged 2000] [--clients 4] [--requests 50]
+    .venv/bin/python -m benchmarks.load [--tasks 10000] [--flagged 2000] [--clients 4] [--requests 50]
 
 Needs Label Studio in .venv-ls (scripts/setup.sh) or LABEL_STUDIO_BIN, and Debian's postgresql.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,21 +29,19 @@ from pathlib import Path
 import requests
 from label_studio_sdk import LabelStudio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from backend.label_studio import LabelStudioClient  # noqa: E402
-from scripts.demo_data import LABEL_CONFIG, annotation_result, as_label_studio_tasks, make_dataset  # noqa: E402
-from scripts.round_tabs import RANK_FIELD, create_tab, round_tags, tag_tasks  # noqa: E402
-from scripts.services import (free_port, start_backend, start_label_studio, start_postgres, start_redis,  # noqa: E402
+from relabel.adapters.base import Disagreement
+from relabel.clients.label_studio import LabelStudioClient
+from relabel.demo.data import LABEL_CONFIG, annotation_result, as_label_studio_tasks, make_dataset
+from relabel.rounds.tabs import RANK_FIELD, create_tab, round_tags, tag_tasks
+from relabel.stack import (free_port, start_backend, start_label_studio, start_postgres, start_redis,
                               start_worker)
 
 
-class Flag:
-    """The parts of a Disagreement that round_tags reads."""
-
-    def __init__(self, task_id: int, human: str, rank: int):
-        self.task_id, self.human, self.label_quality, self.detail = task_id, human, rank / 10_000, {}
+def flag(task_id: int, human: str, rank: int) -> Disagreement:
+    """A flagged task as round_tags reads it."""
+    return Disagreement(task_id, True, rank / 10_000, human, human)
 
 
 def timed(function, *args, **kwargs):
@@ -132,7 +129,7 @@ def main() -> None:
         rows.append(("write one prediction per task", written, seconds))
 
         # 3. the round's tab for the flagged tasks
-        flagged = [Flag(t["id"], "sports", rank) for rank, t in enumerate(tasks[:options.flagged], start=1)]
+        flagged = [flag(t["id"], "sports", rank) for rank, t in enumerate(tasks[:options.flagged], start=1)]
         tags = round_tags(flagged, 1)
         written, seconds = timed(tag_tasks, ls, tasks, 1, tags, False)
         rows.append(("tag flagged tasks (task data, one PATCH each, 4 at once)", written, seconds))

@@ -10,8 +10,8 @@ rounds: a simulated annotator fixes each flagged sentence (right with probabilit
 the model is retrained, and entity F1 on the dev set is
 measured after each round. Prints Markdown tables.
 
-    .venv/bin/python benchmarks/ner_detection.py                       # 800 sentences, 10% and 20%, 2 rounds
-    .venv/bin/python benchmarks/ner_detection.py --sentences 300 --noise 0.2 --rounds 1   # a quick look
+    .venv/bin/python -m benchmarks.ner_detection                       # 800 sentences, 10% and 20%, 2 rounds
+    .venv/bin/python -m benchmarks.ner_detection --sentences 300 --noise 0.2 --rounds 1   # a quick look
 
 Sentence-level scores: precision, recall, F1 of the flagged set; AUPRC of the label-quality ranking;
 precision@k with k the true number of corrupted sentences (both follow the row's ranking). In-sample
@@ -21,32 +21,29 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from adapters.folds import in_sample_outputs, repeated_out_of_fold_outputs  # noqa: E402
-from adapters.ner import NerAdapter  # noqa: E402
-from adapters.noise import DetectionOptions, suppress_confirmed  # noqa: E402
-from benchmarks.detection_quality import scores  # noqa: E402
-from benchmarks.ner_data import CONLL_CLASSES, DEFAULT_CONLL, Sentence, entity_f1, inject_span_noise, read_conll  # noqa: E402
+from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs
+from relabel.adapters.tasks.ner import NerAdapter
+from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
+from benchmarks.detection_quality import scores
+from benchmarks.ner_data import CONLL_CLASSES, DEFAULT_CONLL, Sentence, entity_f1, inject_span_noise, read_conll
 
 LABEL_CONFIG = ('<View><Labels name="label" toName="text">' + "".join(f'<Label value="{c}"/>' for c in CONLL_CLASSES)
                 + '</Labels><Text name="text" value="$text"/></View>')
 RULES = {  # name -> (prediction source, options)
-    "ours: OOF, worst-word budget (default)": ("out_of_fold", DetectionOptions()),
-    "OOF, budget, ranked by self_confidence": ("out_of_fold", DetectionOptions(quality_method="self_confidence")),
-    "OOF, budget, ranked by normalized_margin": ("out_of_fold", DetectionOptions(quality_method="normalized_margin")),
+    "ours: OOF, worst-word budget (default)": ("out_of_fold", FlagOptions()),
+    "OOF, budget, ranked by self_confidence": ("out_of_fold", FlagOptions(quality_method="self_confidence")),
+    "OOF, budget, ranked by normalized_margin": ("out_of_fold", FlagOptions(quality_method="normalized_margin")),
     "OOF, budget, k from cleanlab filter confident_learning": (
-        "out_of_fold", DetectionOptions(confident_learning_filter="confident_learning")),
-    "OOF, spans differ": ("out_of_fold", DetectionOptions(flag_rule="disagreement")),
-    "OOF, cleanlab token issues": ("out_of_fold", DetectionOptions(flag_rule="confident_learning")),
-    "paper: in-sample, spans differ": ("in_sample", DetectionOptions(flag_rule="disagreement")),
-    "in-sample, worst-word budget": ("in_sample", DetectionOptions()),
+        "out_of_fold", FlagOptions(confident_learning_filter="confident_learning")),
+    "OOF, spans differ": ("out_of_fold", FlagOptions(flag_rule="disagreement")),
+    "OOF, cleanlab token issues": ("out_of_fold", FlagOptions(flag_rule="confident_learning")),
+    "paper: in-sample, spans differ": ("in_sample", FlagOptions(flag_rule="disagreement")),
+    "in-sample, worst-word budget": ("in_sample", FlagOptions()),
 }
 
 
@@ -55,7 +52,7 @@ def texts_and_targets(sentences: list[Sentence]) -> tuple[list[str], list[list]]
     return [text for text, _ in pairs], [[list(span) for span in spans] for _, spans in pairs]
 
 
-def detect(adapter: NerAdapter, targets: list, outputs: list, options: DetectionOptions):
+def detect(adapter: NerAdapter, targets: list, outputs: list, options: FlagOptions):
     found = adapter.find_disagreements(list(range(len(targets))), targets, outputs, options)
     return np.array([d.flagged for d in found]), np.array([d.label_quality for d in found])
 
@@ -130,7 +127,7 @@ def main() -> None:
         # As sync_round does: a sentence a human saw flagged and kept is shown again only on clearly
         # stronger doubt (its score lower by more than the confirmation margin).
         confirmed_quality = np.full(len(targets), np.nan)
-        options = DetectionOptions()
+        options = FlagOptions()
         for round_number in range(1, args.rounds + 1):
             if round_number > 1:
                 outputs["out_of_fold"] = out_of_fold(adapter, features, targets, args.folds, args.seed + round_number)

@@ -7,16 +7,16 @@ product's model out of fold on the current labels, flags labels with the product
 annotator and takes its answers as the new labels. The annotator gives the true label with
 probability --annotator-accuracy; otherwise it follows the model's suggestion when that is wrong,
 else picks a random other class. Strategies: no re-label, random items (same number shown as our
-default), our default (DetectionOptions() with the memory of human confirmations), cleanlab's
+default), our default (FlagOptions() with the memory of human confirmations), cleanlab's
 flags (confident learning, prune_by_noise_rate, no memory). Prints a Markdown table.
 
-    .venv/bin/python benchmarks/rounds_simulation.py [--data ../shared/data/trec] [--noise 0.2]
+    .venv/bin/python -m benchmarks.rounds_simulation [--data ../shared/data/trec] [--noise 0.2]
         [--rounds 3] [--annotator-accuracy 0.95] [--seed 0] [--folds 5] [--repeats 1]
         [--mode ensemble|embedding|finetune|finetune_ensemble] [--only-default] [--limit N]
         [--confirmation-margin M] [--extra-rows] [--finetune-test [final|all]]
 
 The memory of confirmations is kept here in arrays (`apply_answers`); sync_round derives the same
-from earlier round reports (scripts/round_report.py), and rounds_through_label_studio.py checks the
+from earlier round reports (relabel/rounds/history.py), and rounds_through_label_studio.py checks the
 two give the same rounds.
 """
 from __future__ import annotations
@@ -31,12 +31,10 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from adapters import adapter_for_config  # noqa: E402
-from adapters.folds import repeated_out_of_fold_outputs, take  # noqa: E402
-from adapters.noise import DetectionOptions, suppress_confirmed  # noqa: E402
-from benchmarks.datasets import DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec  # noqa: E402
+from relabel.adapters import adapter_for_config
+from relabel.adapters.data.folds import repeated_out_of_fold_outputs, take
+from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
+from benchmarks.datasets import DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec
 
 LABEL_CONFIG = label_config(TREC_CLASSES)
 
@@ -46,7 +44,7 @@ class Strategy:
     """A row group: how the items shown each round are chosen."""
 
     name: str
-    options: DetectionOptions | None = None  # None: no detection (no re-label, random)
+    options: FlagOptions | None = None  # None: no detection (no re-label, random)
     memory: bool = False  # suppress labels a human confirmed (our default)
     random_like: str | None = None  # show as many random items as this strategy did, round by round
     relabel: bool = True
@@ -132,7 +130,7 @@ def run_strategy(strategy: Strategy, adapter: Any, features: Any, test_features:
         outputs = repeated_out_of_fold_outputs(adapter.new_model, features, labels, args.folds, args.repeats,
                                                adapter.average_outputs, args.seed,
                                                progress_printer(f"{strategy.name} r{round_number}"))
-        found = adapter.find_disagreements(list(range(n)), labels, outputs, strategy.options or DetectionOptions())
+        found = adapter.find_disagreements(list(range(n)), labels, outputs, strategy.options or FlagOptions())
         flagged = np.array([d.flagged for d in found])
         quality = np.array([d.label_quality for d in found])
         random_count = shown_counts[strategy.random_like][round_number - 1] if strategy.random_like else None
@@ -180,7 +178,7 @@ def main() -> None:
     parser.add_argument("--only-default", action="store_true",
                         help="only the no-re-label and our-default rows (for the slow modes)")
     parser.add_argument("--limit", type=int, help="use only the first N train questions (quick check)")
-    parser.add_argument("--confirmation-margin", type=float, help="override DetectionOptions().confirmation_margin")
+    parser.add_argument("--confirmation-margin", type=float, help="override FlagOptions().confirmation_margin")
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")
     parser.add_argument("--finetune-test", nargs="?", const="final", choices=("final", "all"),
                         help="also test accuracy of a fine-tuned model (2 epochs, ~2.5 min a fit on 2 quiet CPUs): "
@@ -191,8 +189,8 @@ def main() -> None:
     texts, truth = texts[:args.limit], truth[:args.limit]
     test_texts, test_truth = load_trec(args.data / "test.txt")
     noisy, flipped = flip_uniformly(truth, TREC_CLASSES, args.noise, args.seed)
-    adapter = adapter_for_config(LABEL_CONFIG, mode=args.mode, seed=args.seed)
-    default = DetectionOptions()
+    adapter = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": args.mode, "seed": args.seed}})
+    default = FlagOptions()
     args.margin = default.confirmation_margin if args.confirmation_margin is None else args.confirmation_margin
     default = dataclasses.replace(default, confirmation_margin=args.margin)
 
@@ -204,7 +202,8 @@ def main() -> None:
 
     finetune = None
     if args.finetune_test:
-        tuner, cache = adapter_for_config(LABEL_CONFIG, mode="finetune", epochs=2, seed=args.seed), {}
+        tuner, cache = adapter_for_config(LABEL_CONFIG, {"text-classification": {
+            "mode": "finetune", "epochs": 2, "seed": args.seed}}), {}
 
         def finetune(labels: list[str]) -> float:
             key = tuple(labels)
@@ -221,12 +220,12 @@ def main() -> None:
     strategies = [Strategy("no re-label", relabel=False),
                   Strategy("our default", default, memory=True),
                   Strategy("random re-label, same budget", random_like="our default"),
-                  Strategy("cleanlab flags", DetectionOptions(flag_rule="confident_learning",
+                  Strategy("cleanlab flags", FlagOptions(flag_rule="confident_learning",
                                                               confident_learning_filter="prune_by_noise_rate"))]
     if args.only_default:
         strategies = strategies[:2]
     if args.extra_rows:
-        strategies.append(Strategy("OOF predicted != label", DetectionOptions(flag_rule="disagreement")))
+        strategies.append(Strategy("OOF predicted != label", FlagOptions(flag_rule="disagreement")))
     shown_counts: dict[str, list[int]] = {}
     results = {s.name: run_strategy(s, adapter, features, test_features, noisy, truth, test_truth, start, args,
                                     shown_counts, finetune) for s in strategies}

@@ -6,7 +6,7 @@ Label Studio + the Re-Label backend + `scripts/sync_round.py` (the simulated ann
 annotations through the API), once through the library as `rounds_simulation.py` runs them. Same
 data, seed, model and annotator: the per-round numbers must be identical. Prints both tables.
 
-    .venv/bin/python benchmarks/rounds_through_label_studio.py [--limit 300] [--rounds 2]
+    .venv/bin/python -m benchmarks.rounds_through_label_studio [--limit 300] [--rounds 2]
 
 Needs Label Studio in .venv-ls (scripts/setup.sh), or LABEL_STUDIO_BIN.
 """
@@ -15,23 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from adapters import adapter_for_config  # noqa: E402
-from adapters.base import latest_annotation  # noqa: E402
-from adapters.noise import DetectionOptions  # noqa: E402
-from benchmarks.datasets import DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec  # noqa: E402
-from benchmarks.rounds_simulation import Row, Strategy, run_strategy, simulate_annotator  # noqa: E402
-from scripts.services import free_port, start_backend, start_label_studio  # noqa: E402
-from scripts.sync_round import parse_args as sync_round_args, run_round  # noqa: E402
+from relabel.adapters import adapter_for_config
+from relabel.adapters.base import latest_annotation
+from relabel.adapters.noise.flags import FlagOptions
+from benchmarks.datasets import DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec
+from benchmarks.rounds_simulation import Row, Strategy, run_strategy, simulate_annotator
+from relabel.stack import free_port, start_backend, start_label_studio
+from relabel.rounds import RoundOptions, run_round
 
 CONFIG = label_config(TREC_CLASSES)
 
@@ -69,12 +67,11 @@ def through_label_studio(texts: list[str], noisy: list[str], truth: list[str], o
         rows = [Row("our default, through Label Studio", 0, float(np.mean(np.array(labels) == np.array(truth))),
                     0, 0, None, float("nan"), None)]
         cumulative = 0
-        os.environ.update(LABEL_STUDIO_URL=label_studio.url, LABEL_STUDIO_API_KEY=token)
         for round_number in range(1, options.rounds + 1):
             started = time.perf_counter()
-            report = run_round(sync_round_args(["--project", str(project.id), "--backend-url", backend.url,
-                                                "--rounds-dir", str(work / "rounds"), "--quiet",
-                                                "--folds", str(options.folds)]))
+            report = run_round(RoundOptions(project=project.id, label_studio_url=label_studio.url, api_key=token,
+                                            backend_url=backend.url, rounds_dir=str(work / "rounds"), quiet=True,
+                                            folds=options.folds))
             shown = np.array(sorted(index_of[t["task"]] for t in report["flagged_tasks"]), dtype=int)
             suggested = {index_of[t["task"]]: t["model"] for t in report["flagged_tasks"]}
             precision = float(np.mean([labels[i] != truth[i] for i in shown])) if len(shown) else None
@@ -95,13 +92,13 @@ def through_label_studio(texts: list[str], noisy: list[str], truth: list[str], o
 
 
 def through_library(texts: list[str], noisy: list[str], truth: list[str], options) -> list[Row]:
-    adapter = adapter_for_config(CONFIG, seed=options.seed)
+    adapter = adapter_for_config(CONFIG, {"text-classification": {"seed": options.seed}})
     features = adapter.featurize(texts)
     start = Row("", 0, float(np.mean(np.array(noisy) == np.array(truth))), 0, 0, None, float("nan"), None)
     args = argparse.Namespace(folds=options.folds, repeats=1, seed=options.seed, rounds=options.rounds,
                               annotator_accuracy=options.annotator_accuracy, finetune_test=None,
-                              margin=DetectionOptions().confirmation_margin)
-    strategy = Strategy("our default, library (rounds_simulation.py)", DetectionOptions(), memory=True)
+                              margin=FlagOptions().confirmation_margin)
+    strategy = Strategy("our default, library (rounds_simulation.py)", FlagOptions(), memory=True)
     # the test set is not the point here: "test" on the training features keeps run_strategy's contract
     return run_strategy(strategy, adapter, features, features, noisy, truth, truth, start, args, {}, None)
 

@@ -14,8 +14,8 @@ simulated annotator fixes the flagged answers that are truly corrupted and keeps
 model is fitted again, and its exact match on a clean held-out set is measured after each round.
 Prints Markdown tables.
 
-    .venv/bin/python benchmarks/textgen_dates.py                         # 500 pairs, 15% corrupted, 2 rounds
-    .venv/bin/python benchmarks/textgen_dates.py --pairs 200 --rounds 1  # a quick look
+    .venv/bin/python -m benchmarks.textgen_dates                         # 500 pairs, 15% corrupted, 2 rounds
+    .venv/bin/python -m benchmarks.textgen_dates --pairs 200 --rounds 1  # a quick look
 
 Scores: precision, recall, F1 of the flagged set; AUPRC and P@k of the chrF ranking (k = the true
 number of corrupted answers); recall per corruption kind.
@@ -27,18 +27,16 @@ import datetime
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from adapters.folds import fold_assignments, out_of_fold_outputs  # noqa: E402
-from adapters.noise import DetectionOptions, suppress_confirmed  # noqa: E402
-from adapters.text_generation import DEFAULT_CHRF_THRESHOLD, TextGenerationAdapter  # noqa: E402
-from benchmarks.detection_quality import scores  # noqa: E402
+from relabel.adapters.data.folds import fold_assignments, out_of_fold_outputs
+from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
+from relabel.adapters.tasks.text_generation import DEFAULT_CHRF_THRESHOLD, TextGenerationAdapter
+from benchmarks.detection_quality import scores
 
 LABEL_CONFIG = ('<View><Text name="text" value="$text"/>'
                 '<TextArea name="answer" toName="text"/></View>')
@@ -121,10 +119,10 @@ def fit_outputs(adapter: TextGenerationAdapter, sources: list[str], answers: lis
 def detection_rows(adapter, noisy: list[str], truth: np.ndarray, kinds: list[str], outputs: dict,
                    thresholds: list[float], bleu: float, seed: int) -> list[tuple[str, dict]]:
     rules = [(f"chrF < {t:g}" + (" (default)" if t == DEFAULT_CHRF_THRESHOLD else ""),
-              DetectionOptions(quality_threshold=t)) for t in thresholds]
-    rules += [("no shared token only (chrF < 0)", DetectionOptions(quality_threshold=0.0)),
-              (f"BLEU < {bleu:g} (no chrF rule)", DetectionOptions(quality_threshold=0.0, bleu_threshold=bleu)),
-              (f"budget = true number ({int(truth.sum())})", DetectionOptions(budget=int(truth.sum())))]
+              FlagOptions(quality_threshold=t)) for t in thresholds]
+    rules += [("no shared token only (chrF < 0)", FlagOptions(quality_threshold=0.0)),
+              (f"BLEU < {bleu:g} (no chrF rule)", FlagOptions(quality_threshold=0.0, bleu_threshold=bleu)),
+              (f"budget = true number ({int(truth.sum())})", FlagOptions(budget=int(truth.sum())))]
     rows = []
     for source, label in (("oof", "OOF"), ("in_sample", "in-sample")):
         for name, options in rules:
@@ -186,7 +184,7 @@ def main() -> None:
     # not shown again unless the quality falls by more than the confirmation margin (as sync_round does).
     current, rounds = list(noisy), []
     confirmed = np.full(len(current), np.nan)
-    rule = DetectionOptions(quality_threshold=options.round_threshold)
+    rule = FlagOptions(quality_threshold=options.round_threshold)
     for round_number in range(options.rounds + 1):
         wrong = np.array([c != a for c, a in zip(current, clean)])
         row = {"round": round_number, "wrong": int(wrong.sum()), "shown": "-", "fixed": "-", "precision": "-",

@@ -1,146 +1,20 @@
 #!/usr/bin/env python3
-"""The bundled demo: Label Studio + the Re-Label backend + a noisy topic dataset + one round.
+"""The bundled demo (relabel.demo): `python scripts/demo.py` runs the next round, `--stop` stops the services.
 
-    python scripts/demo.py          # start (or reuse) the services, create the project, run the next round
-    python scripts/demo.py --stop   # stop the services the demo started
-
-Everything lives under .demo/ (Label Studio's SQLite data, models, logs, round reports). The services
-keep running after the round so the "Re-label round N" tab can be opened in a browser.
+Its data lives in this checkout's .demo/, and Label Studio runs from the checkout's .venv-ls
+(both made by scripts/setup.sh, which scripts/demo.sh runs first).
 """
-from __future__ import annotations
-
-import argparse
-import json
 import os
-import secrets
-import signal
-import socket
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+CHECKOUT = Path(__file__).resolve().parent.parent
 
-import requests
-
-from scripts import sync_round
-from scripts.demo_data import LABEL_CONFIG, as_label_studio_tasks, make_dataset
-from scripts.services import REPO_ROOT, free_port, start_backend, start_label_studio
-
-DEMO_DIR = REPO_ROOT / ".demo"
-STATE = DEMO_DIR / "state.json"
-PROJECT_TITLE = "Re-Label demo: topics with noisy labels"
-USERNAME = "demo@example.com"
-
-
-def port_or_free(preferred: int) -> int:
-    """`preferred` when nothing listens there (a just-stopped server's port counts as free), else any free port."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            return free_port()
-
-
-def healthy(url: str) -> bool:
-    try:
-        return requests.get(url + "/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def start_services() -> dict:
-    state = json.loads(STATE.read_text()) if STATE.exists() else {}
-    if state and healthy(state["label_studio_url"]) and healthy(state["backend_url"]):
-        print(f"Reusing Label Studio at {state['label_studio_url']} and the backend at {state['backend_url']}")
-        return state
-    stop_services(quiet=True)
-    state = {"token": state.get("token") or secrets.token_hex(20),
-             "password": state.get("password") or secrets.token_urlsafe(9),
-             "label_studio_port": state.get("label_studio_port", 8080), "backend_port": state.get("backend_port", 9090)}
-    DEMO_DIR.mkdir(exist_ok=True)
-    print("Starting Label Studio (the first start migrates its database: about a minute) ...")
-    # The same ports as last time when possible: Label Studio stores the backend's URL.
-    label_studio = start_label_studio(DEMO_DIR / "label-studio", port_or_free(state["label_studio_port"]), USERNAME,
-                                      state["password"], state["token"], DEMO_DIR / "logs" / "label-studio.log")
-    print("Starting the Re-Label backend ...")
-    backend = start_backend(port_or_free(state["backend_port"]), label_studio.url, state["token"], DEMO_DIR / "models",
-                            DEMO_DIR / "logs" / "backend.log")
-    state.update(label_studio_url=label_studio.url, backend_url=backend.url, pids=[label_studio.process.pid,
-                 backend.process.pid], label_studio_port=int(label_studio.url.rsplit(":", 1)[1]),
-                 backend_port=int(backend.url.rsplit(":", 1)[1]))
-    STATE.write_text(json.dumps(state))
-    STATE.chmod(0o600)
-    return state
-
-
-def stop_services(quiet: bool = False) -> None:
-    if not STATE.exists():
-        return
-    state = json.loads(STATE.read_text())
-    for pid in state.get("pids", []):
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-    state.pop("pids", None)
-    STATE.write_text(json.dumps(state))
-    if not quiet:
-        print("Stopped the demo's Label Studio and backend (data stays in .demo/).")
-
-
-def ensure_project(state: dict) -> tuple[int, dict]:
-    """The demo project and, for scoring the demo, each task's true label."""
-    from label_studio_sdk import LabelStudio
-
-    ls = LabelStudio(base_url=state["label_studio_url"], api_key=state["token"])
-    truth_path = DEMO_DIR / "ground_truth.json"
-    for project in ls.projects.list():
-        if project.title == PROJECT_TITLE and truth_path.exists():
-            return project.id, {int(k): v for k, v in json.loads(truth_path.read_text()).items()}
-    rows = make_dataset(n_items=300, noise_rate=0.15, seed=0)
-    project = ls.projects.create(title=PROJECT_TITLE, label_config=LABEL_CONFIG,
-                                 description="300 short texts; 15% of the labels are wrong on purpose.")
-    ls.projects.import_tasks(id=project.id, request=as_label_studio_tasks(rows))
-    by_text = {row["text"]: row for row in rows}
-    truth = {task.id: {"true_label": by_text[task.data["text"]]["true_label"],
-                       "flipped": by_text[task.data["text"]]["flipped"]}
-             for task in ls.tasks.list(project=project.id, fields="task_only")}
-    truth_path.write_text(json.dumps(truth))
-    print(f"Created project {project.id} with {len(rows)} labeled texts "
-          f"({sum(r['flipped'] for r in rows)} with a wrong label)")
-    return project.id, truth
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stop", action="store_true", help="stop the demo's services")
-    options = parser.parse_args()
-    if options.stop:
-        stop_services()
-        return 0
-    state = start_services()
-    project_id, truth = ensure_project(state)
-    os.environ.update(LABEL_STUDIO_URL=state["label_studio_url"], LABEL_STUDIO_API_KEY=state["token"])
-    code = sync_round.main(["--project", str(project_id), "--backend-url", state["backend_url"],
-                            "--rounds-dir", str(DEMO_DIR / "rounds")])
-    if code:
-        return code
-    report_files = sorted((DEMO_DIR / "rounds").glob("round-*/report.json"), key=os.path.getmtime)
-    report = json.loads(report_files[-1].read_text())
-    really_wrong = [t for t in report["flagged_tasks"] if t["human"] != truth[t["task"]]["true_label"]]
-    print(f"Demo check against the planted errors: {len(really_wrong)} of the {report['flagged']} flagged tasks "
-          f"really have a wrong label", end="")
-    if report["round"] == 1:
-        print(f"; the dataset has {sum(row['flipped'] for row in truth.values())} wrong labels in all", end="")
-    print(".")
-    print(f"\nOpen {report['tab_url']}\nLog in as {USERNAME} / {state['password']}")
-    print("Fix labels in the tab, then run this command again for the next round. "
-          "Stop the services with: .venv/bin/python scripts/demo.py --stop")
-    return 0
-
+try:
+    from relabel.demo.run import main
+except ImportError as error:  # run with a Python that has not installed the project
+    sys.exit(f"demo: {error}; run bash scripts/demo.sh (it sets up .venv first)")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    os.environ.setdefault("LABEL_STUDIO_BIN", str(CHECKOUT / ".venv-ls" / "bin" / "label-studio"))
+    sys.exit(main(demo_dir=CHECKOUT / ".demo"))

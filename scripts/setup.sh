@@ -16,7 +16,7 @@ if [ ! -f "$stamp" ]; then
   echo "==> installing Re-Label [$EXTRAS] into .venv (first time: several minutes, torch is large)"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]" 2>&1 | { grep -v "^WARNING: Location" || true; }
-  .venv/bin/python -c "import backend.app, adapters" 
+  .venv/bin/python -c "import relabel.backend.app, relabel.adapters, relabel.rounds"
   rm -f .venv/.relabel-installed-*
   touch "$stamp"
 fi

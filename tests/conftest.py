@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +18,12 @@ from typing import Callable
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.services import (Service, free_port, start_backend, start_label_studio, start_postgres,  # noqa: E402
-                              start_redis)
+from relabel.stack import Service, free_port, start_backend, start_label_studio, start_postgres, start_redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Label Studio as scripts/setup.sh installs it, in this checkout's own virtual environment
+os.environ.setdefault("LABEL_STUDIO_BIN", str(Path(__file__).resolve().parent.parent / ".venv-ls" / "bin" / "label-studio"))
 
 
 AUDIT_TABLE = "relabel_annotation_changes"

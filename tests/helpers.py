@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.demo_data import LABEL_CONFIG, annotation_result, as_label_studio_tasks, make_dataset
+from relabel.demo.data import LABEL_CONFIG, annotation_result, as_label_studio_tasks, make_dataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

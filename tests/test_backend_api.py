@@ -5,10 +5,10 @@ import base64
 
 import pytest
 
-from backend.app import create_app
-from backend.config import Settings
-from scripts.demo_data import LABEL_CONFIG
-from scripts.services import free_port
+from relabel.backend.app import create_app
+from relabel.backend.config import Settings
+from relabel.demo.data import LABEL_CONFIG
+from relabel.stack import free_port
 
 UNSUPPORTED_CONFIG = '<View><Image name="img" value="$image"/><KeyPointLabels name="kp" toName="img">' \
                      '<Label value="nose"/></KeyPointLabels></View>'

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from scripts.demo_data import LABEL_CONFIG, annotation_result
-from scripts.services import free_port
+from relabel.demo.data import LABEL_CONFIG, annotation_result
+from relabel.stack import free_port
 from tests.helpers import all_tasks, annotation_snapshot, create_noisy_project, round_tabs, sync_round
 
 pytestmark = pytest.mark.integration
@@ -109,7 +109,7 @@ def test_no_token_in_logs_or_output(label_studio, backend, tmp_path):
 
 
 def test_personal_access_token_works_like_a_legacy_token(label_studio, backend, tmp_path):
-    from backend.label_studio import LabelStudioClient
+    from relabel.clients.label_studio import LabelStudioClient
 
     personal_token = label_studio.sdk().tokens.create().token
     assert personal_token.count(".") == 2  # a JWT refresh token; the SDK trades it for access tokens

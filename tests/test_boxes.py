@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.boxes import (ERROR_KINDS, BoxErrorOptions, compare_boxes, errors_per_class, image_quality, iou_matrix,
+from relabel.adapters.noise.boxes import (ERROR_KINDS, BoxErrorOptions, compare_boxes, errors_per_class, image_quality, iou_matrix,
                             label_studio_to_yolo, match_boxes, yolo_to_label_studio)
 
 CLASSES = ["raccoon", "squirrel"]

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from adapters.text_generation import CANDIDATES_FIELD
+from relabel.adapters.tasks.text_generation import CANDIDATES_FIELD
 from tests.helpers import all_tasks, create_noisy_project, sync_round
 from tests.textgen_data import TEXTAREA_ONLY_CONFIG, TEXTGEN_CONFIG, textarea_result
 

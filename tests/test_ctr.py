@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.base import InvalidTask, UnsupportedLabelConfig
-from adapters.click_models import ClickModel, dev_metrics_with_and_without, featurize_rows
-from adapters.ctr import ClickAdapter, click_errors, flag_click_errors
-from adapters.noise import DetectionOptions
-from scripts.demo_data import LABEL_CONFIG as TOPIC_CONFIG
+from relabel.adapters.base import InvalidTask, UnsupportedLabelConfig
+from relabel.adapters.models.click_model import ClickModel, dev_metrics_with_and_without, featurize_rows
+from relabel.adapters.noise.clicks import click_errors, flag_click_errors
+from relabel.adapters.tasks.clicks import ClickAdapter
+from relabel.adapters.noise.flags import FlagOptions
+from relabel.demo.data import LABEL_CONFIG as TOPIC_CONFIG
 
 CONFIG = ('<View><Text name="user" value="$user"/><Text name="item" value="$item"/>'
           '<Text name="round" value="$relabel_round"/>'
@@ -185,7 +186,7 @@ def test_each_flag_rule_in_find_disagreements(adapter):
     ids = list(range(100, 121))
 
     def flagged(**options):
-        found = adapter.find_disagreements(ids, targets, outputs, DetectionOptions(**options))
+        found = adapter.find_disagreements(ids, targets, outputs, FlagOptions(**options))
         return [d.task_id - 100 for d in found if d.flagged]
 
     assert flagged() == [19, 20]  # errors above the 0.9 quantile (18.0 of 0..20 twentieths)
@@ -198,14 +199,14 @@ def test_each_flag_rule_in_find_disagreements(adapter):
     labels = [i % 2 for i in range(40)]
     sure = [{"click_probability": 0.05 if i in (1, 3, 5, 7) else 0.9 if label else 0.1}
             for i, label in enumerate(labels)]
-    found = adapter.find_disagreements(list(range(40)), labels, sure, DetectionOptions(flag_rule="confident_learning"))
+    found = adapter.find_disagreements(list(range(40)), labels, sure, FlagOptions(flag_rule="confident_learning"))
     assert [d.task_id for d in found if d.flagged] == [1, 3, 5, 7]
-    found = adapter.find_disagreements(ids, targets, outputs, DetectionOptions(segment_field="user"))
+    found = adapter.find_disagreements(ids, targets, outputs, FlagOptions(segment_field="user"))
     assert (found[20].human, found[20].model, found[20].label_quality) == ("no_click", "click", 0.0)
     assert found[5].detail == {"click_probability": 0.25, "click_error": 0.25, "segment": "u1"}
     assert adapter.find_disagreements([], [], []) == []
     with pytest.raises(ValueError, match="'item' is not a categorical feature.*known: user"):
-        adapter.find_disagreements(ids, targets, outputs, DetectionOptions(segment_field="item"))
+        adapter.find_disagreements(ids, targets, outputs, FlagOptions(segment_field="item"))
     assert 0 <= adapter.estimate_noise_rate(targets, outputs) <= 1
 
 
@@ -292,7 +293,7 @@ def test_the_adapter_compares_with_and_without_the_dropped_rows(planted):
     adapter, examples, _, clicks, _, _ = planted
     dropped = np.zeros(600, dtype=bool)
     dropped[:60] = True
-    result = adapter.compare_with_and_without_dropped([e.input for e in examples[:600]], clicks[:600], dropped)
+    result = adapter.evaluate_dropping([e.input for e in examples[:600]], clicks[:600], dropped)
     assert set(result) == {"dev_rows", "dropped_rows", "dev_from", "with_dropped", "without_dropped"}
     assert result["dev_rows"] == 108 and result["with_dropped"]["train_rows"] == 492
     assert set(result["without_dropped"]) == {"auc", "log_loss", "train_rows"}

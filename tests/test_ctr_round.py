@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from scripts.services import free_port, start_backend
+from relabel.stack import free_port, start_backend
 from tests.conftest import BackendServer
 from tests.helpers import all_tasks, annotation_snapshot, api, backend_predict, sync_round, tab_task_ids
 

@@ -1,4 +1,4 @@
-"""docker-compose.yml runs the commands the tests run without Docker (scripts/services.py)."""
+"""docker-compose.yml runs the commands the tests run without Docker (relabel/stack.py)."""
 from __future__ import annotations
 
 import os
@@ -8,14 +8,15 @@ from pathlib import Path
 
 import yaml
 
-from backend.config import Settings
-from scripts.services import backend_command, label_studio_environment, postgres_environment, worker_command
+from relabel.backend.config import Settings
+from relabel.stack import backend_command, label_studio_environment, postgres_environment, worker_command
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
 
 
 def test_backend_service_runs_the_tested_command():
-    assert COMPOSE["services"]["backend"]["command"] == ["python", "-m", "backend", "--host", "0.0.0.0", "--port", "9090"]
+    assert COMPOSE["services"]["backend"]["command"] == ["python", "-m", "relabel.backend", "--host", "0.0.0.0",
+                                                         "--port", "9090"]
     assert backend_command("0.0.0.0", 9090)[1:] == COMPOSE["services"]["backend"]["command"][1:]
 
 
@@ -30,7 +31,7 @@ def test_label_studio_service_allows_the_local_backend_like_the_tests():
 
 def test_worker_service_runs_the_tested_command_with_the_backends_settings():
     worker = COMPOSE["services"]["worker"]
-    assert worker["command"] == ["python", "-m", "backend.worker"] == ["python", *worker_command()[1:]]
+    assert worker["command"] == ["python", "-m", "relabel.backend.worker"] == ["python", *worker_command()[1:]]
     backend = COMPOSE["services"]["backend"]
     assert worker["build"] == backend["build"] and worker["volumes"] == backend["volumes"]
     shared = {name: value for name, value in backend["environment"].items()
@@ -51,7 +52,7 @@ def test_label_studio_service_uses_postgresql_like_the_tests():
 
 def test_backend_service_defaults_are_the_backends_own():
     environment = COMPOSE["services"]["backend"]["environment"]
-    assert environment["RELABEL_WEB_WORKERS"] == "${RELABEL_WEB_WORKERS:-2}"  # python -m backend's with REDIS_URL
+    assert environment["RELABEL_WEB_WORKERS"] == "${RELABEL_WEB_WORKERS:-2}"  # python -m relabel.backend's with REDIS_URL
     assert environment["RELABEL_FOLD_JOBS"] == "${RELABEL_FOLD_JOBS:-1}" and Settings.fold_jobs is True
     defaults = {"RELABEL_JOB_TIMEOUT": Settings.job_timeout,
                 "RELABEL_JOB_HEARTBEAT_TIMEOUT": int(Settings.job_heartbeat_timeout),"RELABEL_FOLDS": Settings.n_folds, "RELABEL_REPEATS": Settings.n_repeats,
@@ -70,6 +71,6 @@ def test_backend_service_defaults_are_the_backends_own():
 
 def test_several_backend_processes_need_the_queue():
     environment = {name: value for name, value in os.environ.items() if name != "REDIS_URL"}
-    refused = subprocess.run([sys.executable, "-m", "backend", "--workers", "2"], env=environment,
+    refused = subprocess.run([sys.executable, "-m", "relabel.backend", "--workers", "2"], env=environment,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "need REDIS_URL" in refused.stderr

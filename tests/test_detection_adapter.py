@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters import DetectionAdapter, InvalidTask, adapter_for_config
-from adapters.detection_models import BoxSet
-from adapters.noise import DetectionOptions
-from backend.config import Settings
+from relabel.adapters import ObjectDetectionAdapter, InvalidTask, adapter_for_config
+from relabel.adapters.models.object_detector import BoxSet
+from relabel.adapters.noise.flags import FlagOptions
+from relabel.backend.config import Settings
 from tests.detection_data import DETECTION_CONFIG, rectangle_results
 
 
@@ -26,12 +26,13 @@ def task_with(boxes_or_results, task_id=3, as_results=False):
 
 
 def test_rectangle_labels_on_an_image_go_to_the_detection_adapter(adapter):
-    assert isinstance(adapter, DetectionAdapter)
+    assert isinstance(adapter, ObjectDetectionAdapter)
     assert (adapter.from_name, adapter.to_name, adapter.data_key) == ("objects", "image", "image")
     assert adapter.classes == ["square", "circle"]
     assert adapter.default_folds == 3
     assert Settings().for_adapter(adapter).n_folds == 3 and Settings(n_folds=4).for_adapter(adapter).n_folds == 4
-    options = adapter_for_config(DETECTION_CONFIG, epochs=2, **{"object-detection": {"epochs": 9, "image_size": 64}})
+    options = adapter_for_config(DETECTION_CONFIG, {"object-detection": {"epochs": 9, "image_size": 64},
+                                                   "image-classification": {"epochs": 2}})
     assert (options.epochs, options.image_size) == (9, 64)
 
 
@@ -78,7 +79,7 @@ def scenario():
 
 
 def test_the_papers_rule_flags_every_box_error_with_its_kind_and_class(adapter):
-    rows = adapter.find_disagreements(*scenario(), DetectionOptions(flag_rule="disagreement"))
+    rows = adapter.find_disagreements(*scenario(), FlagOptions(flag_rule="disagreement"))
     assert [r.flagged for r in rows] == [False, True, True, True]
     assert rows[0].label_quality == 1.0 and rows[0].detail["errors"] == {}
     assert rows[1].detail["errors"] == {"overlooked": {"circle": 1}} and rows[1].detail["classes"] == ["circle"]
@@ -90,13 +91,13 @@ def test_the_papers_rule_flags_every_box_error_with_its_kind_and_class(adapter):
 
 
 def test_budget_threshold_and_cleanlab_rules(adapter):
-    default = adapter.find_disagreements(*scenario(), DetectionOptions())
+    default = adapter.find_disagreements(*scenario(), FlagOptions())
     assert [r.flagged for r in default] == [False, True, True, True]  # budget = images with a box error
-    two = adapter.find_disagreements(*scenario(), DetectionOptions(budget=2))
+    two = adapter.find_disagreements(*scenario(), FlagOptions(budget=2))
     assert sum(r.flagged for r in two) == 2 and not two[0].flagged
-    threshold = adapter.find_disagreements(*scenario(), DetectionOptions(quality_threshold=0.1))
+    threshold = adapter.find_disagreements(*scenario(), FlagOptions(quality_threshold=0.1))
     assert [r.flagged for r in threshold] == [False, True, False, False]
-    cleanlab = adapter.find_disagreements(*scenario(), DetectionOptions(flag_rule="confident_learning"))
+    cleanlab = adapter.find_disagreements(*scenario(), FlagOptions(flag_rule="confident_learning"))
     assert len(cleanlab) == 4 and not cleanlab[0].flagged
 
 

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from adapters import adapter_for_config
-from scripts.services import free_port, start_backend
+from relabel.adapters import adapter_for_config
+from relabel.stack import free_port, start_backend
 from tests.conftest import BackendServer
 from tests.detection_data import DETECTION_CONFIG, rectangle_results, write_scenes
 from tests.helpers import (all_tasks, annotation_snapshot, backend_predict, round_tabs, sync_round, tab_task_ids,
@@ -26,8 +26,8 @@ def starting_weights(tmp_path_factory):
     """A user's own detector weights (.pt): trained here on 60 other scenes."""
     root = tmp_path_factory.mktemp("starting-weights")
     scenes = write_scenes(root / "scenes", 60, seed=1)
-    adapter = adapter_for_config(DETECTION_CONFIG, epochs=100, image_size=64, device="cpu",
-                                 train_options={"mosaic": 0.0})  # mosaic slows learning on tiny images
+    adapter = adapter_for_config(DETECTION_CONFIG, {"object-detection": {  # mosaic slows learning on tiny images
+        "epochs": 100, "image_size": 64, "train_options": {"mosaic": 0.0}}}, device="cpu")
     adapter.new_model().fit([str(path) for path, _ in scenes], [boxes for _, boxes in scenes]).save(str(root))
     return root / "detector.pt"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.folds import fold_assignments, in_sample_outputs, out_of_fold_outputs, repeated_out_of_fold_outputs
-from adapters.noise import (DetectionOptions, estimate_issues_per_class, estimate_noise_rate, flag_budget,
+from relabel.adapters.data.folds import fold_assignments, in_sample_outputs, out_of_fold_outputs, repeated_out_of_fold_outputs
+from relabel.adapters.noise.probabilities import (FlagOptions, estimate_issues_per_class, estimate_noise_rate, flag_budget,
                             flag_label_issues, flag_lowest_quality, label_quality_scores,
                             share_budget_among_classes, suppress_confirmed)
 
@@ -39,7 +39,7 @@ def planted_matrix():
 
 def test_disagreement_rule_flags_every_disagreement():
     labels, pred_probs, confident, unsure = planted_matrix()
-    flagged, quality = flag_label_issues(labels, pred_probs, DetectionOptions(flag_rule="disagreement"))
+    flagged, quality = flag_label_issues(labels, pred_probs, FlagOptions(flag_rule="disagreement"))
     assert (flagged == (confident | unsure)).all()
     assert quality[confident].max() < quality[unsure].min() < quality[~(confident | unsure)].min()
 
@@ -47,27 +47,27 @@ def test_disagreement_rule_flags_every_disagreement():
 @pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "both", "confident_learning"])
 def test_confident_learning_rule_leaves_out_the_unsure_disagreements(filter_by):
     labels, pred_probs, confident, unsure = planted_matrix()
-    flagged, _ = flag_label_issues(labels, pred_probs, DetectionOptions(flag_rule="confident_learning",
+    flagged, _ = flag_label_issues(labels, pred_probs, FlagOptions(flag_rule="confident_learning",
                                                                         confident_learning_filter=filter_by))
     assert (flagged == confident).all()
 
 
 def test_budget_rule_flags_exactly_k_lowest_scores():
     labels, pred_probs, confident, unsure = planted_matrix()
-    flagged, quality = flag_label_issues(labels, pred_probs, DetectionOptions(flag_rule="budget", budget=9,
+    flagged, quality = flag_label_issues(labels, pred_probs, FlagOptions(flag_rule="budget", budget=9,
                                                                               per_class=False))
     assert flagged.sum() == 9 and (flagged == (confident | unsure)).all()
     assert flag_lowest_quality(np.array([0.5, 0.1, 0.1, 0.9]), 2).tolist() == [False, True, True, False]
     # a quality threshold instead of a number: every label scored below it (and it wins over `budget`)
     threshold = (quality[unsure].max() + quality[~(confident | unsure)].min()) / 2
-    flagged, _ = flag_label_issues(labels, pred_probs, DetectionOptions(budget=1, quality_threshold=threshold))
+    flagged, _ = flag_label_issues(labels, pred_probs, FlagOptions(budget=1, quality_threshold=threshold))
     assert (flagged == (confident | unsure)).all()
 
 
 def test_budget_rule_estimates_k_when_not_given():
     labels, pred_probs, confident, _ = planted_matrix()
     assert estimate_issues_per_class(labels, pred_probs).tolist() == [2, 2, 2]
-    flagged, _ = flag_label_issues(labels, pred_probs, DetectionOptions(flag_rule="budget"))
+    flagged, _ = flag_label_issues(labels, pred_probs, FlagOptions(flag_rule="budget"))
     assert (flagged == confident).all()
     assert estimate_noise_rate(labels, pred_probs) == pytest.approx(6 / 90)
 
@@ -115,7 +115,7 @@ def test_confirmed_labels_return_only_when_the_model_is_clearly_more_sure():
                                      dict(quality_threshold=-0.1)])
 def test_detection_options_are_checked(options):
     with pytest.raises(ValueError):
-        DetectionOptions(**options)
+        FlagOptions(**options)
 
 
 def test_a_class_nobody_labeled_does_not_break_the_estimates():
@@ -125,7 +125,7 @@ def test_a_class_nobody_labeled_does_not_break_the_estimates():
     pred_probs[:2] = [0.1, 0.8, 0.1]
     assert estimate_issues_per_class(labels, pred_probs).tolist() == [2, 0, 0]
     for rule in ("confident_learning", "budget", "disagreement"):
-        flagged, _ = flag_label_issues(labels, pred_probs, DetectionOptions(flag_rule=rule))
+        flagged, _ = flag_label_issues(labels, pred_probs, FlagOptions(flag_rule=rule))
         assert flagged.tolist() == [True] * 2 + [False] * 38, rule
 
 
@@ -152,7 +152,7 @@ def test_out_of_fold_detection_finds_planted_errors_a_memorising_model_hides():
     noisy = true_labels.copy()
     planted = rng.choice(200, 20, replace=False)
     noisy[planted] = 1 - noisy[planted]
-    options = DetectionOptions(flag_rule="disagreement")
+    options = FlagOptions(flag_rule="disagreement")
 
     in_sample = np.array(in_sample_outputs(MemorisingModel().fit(features, noisy), features))
     assert flag_label_issues(noisy, in_sample, options)[0].sum() == 0

@@ -1,7 +1,7 @@
 """Property-based tests (hypothesis) of every HTTP endpoint of the backend's Flask app, via its test client.
 
 Requests are drawn from: arbitrary JSON values; JSON objects holding each endpoint's real keys ("project", "tasks",
-"label_config", "schema", "action", "write_predictions", "job", the PROJECT_SETTINGS names) with arbitrary values;
+"label_config", "schema", "action", "write_predictions", "compare_dropped", "job", the PROJECT_SETTINGS names) with arbitrary values;
 raw non-JSON bytes; deeply nested JSON; wrong content types; arbitrary query strings; project and job ids of up to
 5000 digits or of other Unicode digits.
 Label Studio is unreachable (a free port). For every request, every endpoint must:
@@ -21,11 +21,11 @@ import label_studio_sdk.core.http_client as label_studio_http
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from adapters.folds import PREDICTION_SOURCES
-from backend.app import create_app
-from backend.config import PROJECT_SETTINGS, Settings
-from scripts.demo_data import LABEL_CONFIG
-from scripts.services import free_port
+from relabel.adapters.data.folds import PREDICTION_SOURCES
+from relabel.backend.app import create_app
+from relabel.backend.config import PROJECT_SETTINGS, Settings
+from relabel.demo.data import LABEL_CONFIG
+from relabel.stack import free_port
 
 LABEL_CONFIGS = [
     LABEL_CONFIG, "", "<View>", "<View/>",
@@ -64,6 +64,8 @@ KEY_VALUES = {
     "hostname": st.just("http://127.0.0.1:9") | json_values, "access_token": st.text() | json_values,
     "action": st.sampled_from(["START_TRAINING", "ANNOTATION_CREATED"]) | json_values,
     "write_predictions": st.booleans() | json_values,
+    "compare_dropped": st.fixed_dictionaries({"model_version": st.text() | json_values,
+                                              "dropped_tasks": st.lists(st.integers()) | json_values}) | json_values,
     "job": job_ids | json_values,
     **{name: setting_values for name in PROJECT_SETTINGS},
 }
@@ -108,7 +110,8 @@ ROUTE_REQUESTS = {
     ("POST", "/setup"): route_requests("POST", st.just("/setup"), ("project", "schema", "hostname", "access_token")),
     ("POST", "/predict"): route_requests("POST", st.just("/predict"), ("project", "tasks", "label_config")),
     ("POST", "/webhook"): route_requests("POST", st.just("/webhook"), ("action", "project")),
-    ("POST", "/jobs"): route_requests("POST", st.just("/jobs"), ("project", "write_predictions")),
+    ("POST", "/jobs"): route_requests("POST", st.just("/jobs"), ("project", "write_predictions",
+                                                                         "compare_dropped")),
     ("GET", "/jobs"): route_requests("GET", st.just("/jobs"), query_keys=("project",)),
     ("GET", "/jobs/<job_id>"): route_requests("GET", job_ids.map(lambda job_id: "/jobs/" + quote(job_id, safe=""))),
     ("POST", "/job_status"): route_requests("POST", st.just("/job_status"), ("job",)),

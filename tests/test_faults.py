@@ -10,8 +10,8 @@ import time
 import pytest
 import requests
 
-from scripts.services import free_port, start_backend
-from scripts.demo_data import annotation_result
+from relabel.stack import free_port, start_backend
+from relabel.demo.data import annotation_result
 from tests.helpers import all_tasks, create_noisy_project, round_tabs, start_sync_round, sync_round
 
 pytestmark = pytest.mark.integration

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from backend.app import create_app
-from backend.config import Settings
-from backend.label_studio import LabelStudioClient
-from backend.model_store import ModelStore
-from backend.training import train_project
+from relabel.backend.app import create_app
+from relabel.backend.config import Settings
+from relabel.clients.label_studio import LabelStudioClient
+from relabel.backend.model_store import ModelStore
+from relabel.backend.training import train_project
 from tests.helpers import all_tasks, annotation_snapshot, create_noisy_project
 
 pytestmark = pytest.mark.integration

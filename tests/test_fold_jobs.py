@@ -9,19 +9,19 @@ import time
 import numpy as np
 import pytest
 
-import backend.fold_jobs
-from adapters import adapter_for_config
-from adapters.folds import fold_assignments, out_of_fold_outputs
-from backend.fold_jobs import QueuedFolds, folds_dir, run_fold_job
-from backend.model_store import ModelStore
-from scripts.demo_data import LABEL_CONFIG, make_dataset
+from relabel.backend import fold_jobs
+from relabel.adapters import adapter_for_config
+from relabel.adapters.data.folds import fold_assignments, out_of_fold_outputs
+from relabel.backend.fold_jobs import QueuedFolds, folds_dir, run_fold_job
+from relabel.backend.model_store import ModelStore
+from relabel.demo.data import LABEL_CONFIG, make_dataset
 
-ADAPTER_OPTIONS = {"mode": "ensemble", "seed": 0}
+ADAPTER_OPTIONS = {"text-classification": {"mode": "ensemble", "seed": 0}}
 
 
 @pytest.fixture(scope="module")
 def labeled():
-    adapter = adapter_for_config(LABEL_CONFIG, **ADAPTER_OPTIONS)
+    adapter = adapter_for_config(LABEL_CONFIG, ADAPTER_OPTIONS)
     rows = make_dataset(n_items=60, noise_rate=0.1, seed=5)
     targets = [row["label"] for row in rows]
     return adapter, adapter.featurize([row["text"] for row in rows]), targets, fold_assignments(targets, 4, seed=0)
@@ -31,12 +31,12 @@ def labeled():
 def fits(monkeypatch):
     """Every fold fit, as (fold ids, fold), wherever it runs."""
     calls = []
-    real = backend.fold_jobs.fit_predict_fold
+    real = fold_jobs.fit_predict_fold
 
     def counting(new_model, features, targets, fold_ids, fold):
         calls.append(int(fold))
         return real(new_model, features, targets, fold_ids, fold)
-    monkeypatch.setattr(backend.fold_jobs, "fit_predict_fold", counting)
+    monkeypatch.setattr(fold_jobs, "fit_predict_fold", counting)
     return calls
 
 

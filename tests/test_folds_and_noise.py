@@ -6,8 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from adapters.folds import fold_assignments, in_sample_outputs, out_of_fold_outputs
-from adapters.noise import find_label_disagreements, label_quality_scores, rank_most_suspicious
+from relabel.adapters.data.folds import fold_assignments, in_sample_outputs, out_of_fold_outputs
+from relabel.adapters.noise.probabilities import find_label_disagreements, label_quality_scores, rank_most_suspicious
 
 
 def test_folds_are_stratified_balanced_and_deterministic():

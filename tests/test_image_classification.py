@@ -7,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from adapters import ImageClassificationAdapter, InvalidTask, TextClassificationAdapter, adapter_for_config
-from adapters.image_models import YoloImageClassifier
-from adapters.media import save_data_url
-from adapters.noise import DetectionOptions
-from adapters.yolo_runtime import resolve_weights, ultralytics_device
+from relabel.adapters import ImageClassificationAdapter, InvalidTask, TextClassificationAdapter, adapter_for_config
+from relabel.adapters.models.image_classifier import YoloImageClassifier
+from relabel.adapters.data.media import save_data_url
+from relabel.adapters.noise.flags import FlagOptions
+from relabel.adapters.models.yolo_runtime import resolve_weights, ultralytics_device
 from tests.image_data import IMAGE_CONFIG, SHAPE_CLASSES, choice_result, write_shapes
 
 
@@ -39,8 +39,8 @@ def test_choices_on_an_image_go_to_the_image_adapter():
 
 
 def test_backend_options_reach_the_image_adapter_only():
-    options = {"epochs": 2, "device": "cpu", "image-classification": {"epochs": 7, "image_size": 32}}
-    adapter = adapter_for_config(IMAGE_CONFIG, **options)
+    options = {"object-detection": {"epochs": 2}, "image-classification": {"epochs": 7, "image_size": 32}}
+    adapter = adapter_for_config(IMAGE_CONFIG, options, device="cpu")
     assert (adapter.epochs, adapter.image_size, adapter.device) == (7, 32, "cpu")
     assert adapter.settings()["image_model"] == "yolo11n-cls.yaml"
 
@@ -101,7 +101,7 @@ def test_flags_come_from_the_shared_classification_rules():
     adapter = adapter_for_config(IMAGE_CONFIG)
     outputs = [np.array([0.9, 0.05, 0.05])] * 5 + [np.array([0.05, 0.9, 0.05])] * 5
     targets = ["circle"] * 4 + ["square"] + ["square"] * 5  # task 4: a circle labeled "square"
-    rows = adapter.find_disagreements(list(range(10)), targets, outputs, DetectionOptions(flag_rule="disagreement"))
+    rows = adapter.find_disagreements(list(range(10)), targets, outputs, FlagOptions(flag_rule="disagreement"))
     assert [row.task_id for row in rows if row.flagged] == [4]
     assert (rows[4].human, rows[4].model) == ("square", "circle")
 
@@ -155,11 +155,13 @@ def test_training_starts_from_a_users_weights_file(trained, shapes, tmp_path):
     model, paths, labels = trained
     model.save(str(tmp_path))  # stands in for a user's yolo11n-cls.pt
     weights = str(tmp_path / "image_classifier.pt")
-    adapter = adapter_for_config(IMAGE_CONFIG, image_model=weights, epochs=3, image_size=32, device="cpu")
+    adapter = adapter_for_config(IMAGE_CONFIG, {"image-classification": {"image_model": weights, "epochs": 3,
+                                                                         "image_size": 32}}, device="cpu")
     assert adapter.settings()["image_model"] == weights
     tuned = adapter.new_model()
     assert tuned.epochs_for(45) == 3  # from trained weights, the epochs asked for; from scratch, at least 150 steps
-    assert adapter_for_config(IMAGE_CONFIG, epochs=1, batch_size=16).new_model().epochs_for(45) == 50
+    assert adapter_for_config(IMAGE_CONFIG, {"image-classification": {"epochs": 1, "batch_size": 16}}
+                              ).new_model().epochs_for(45) == 50
     tuned.fit(paths[:45], labels[:45])
     accuracy = np.mean(np.array(SHAPE_CLASSES)[tuned.predict(paths[45:]).argmax(axis=1)] == np.array(labels[45:]))
     assert accuracy >= 0.8  # 6 steps from the trained weights; from scratch they give about chance (1/3)
@@ -168,7 +170,7 @@ def test_training_starts_from_a_users_weights_file(trained, shapes, tmp_path):
 def test_a_label_studio_that_stops_answering_does_not_hold_the_download(tmp_path):
     import socket
 
-    from backend.label_studio import LabelStudioClient
+    from relabel.clients.label_studio import LabelStudioClient
 
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))

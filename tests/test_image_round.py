@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scripts.services import free_port, start_backend
+from relabel.stack import free_port, start_backend
 from tests.conftest import BackendServer
 from tests.helpers import (all_tasks, annotation_snapshot, backend_predict, round_tabs, sync_round, tab_task_ids,
                            upload_images)

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from adapters.ner import NerAdapter, TokenTagger
-from adapters.token_models import FineTunedTokenClassifier
+from relabel.adapters.tasks.ner import NerAdapter, TokenTagger
+from relabel.adapters.models.token_classifier import FineTunedTokenClassifier
 from tests.test_ner_round import NER_CONFIG, make_sentence
 
 

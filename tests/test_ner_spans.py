@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters import InvalidTask, NerAdapter, adapter_for_config
-from adapters.ner import TagProbabilities
-from adapters.noise import DetectionOptions
-from adapters.spans import (class_probabilities, compare_spans, differing_classes, locate_span, sentence_scores,
+from relabel.adapters import InvalidTask, NerAdapter, adapter_for_config
+from relabel.adapters.tasks.ner import TagProbabilities
+from relabel.adapters.noise.flags import FlagOptions
+from relabel.adapters.noise.spans import (class_probabilities, compare_spans, differing_classes, locate_span, sentence_scores,
                             spans_to_tags, tag_names, tags_to_spans, tokenize, utf16_to_code_points)
 
 CLASSES = ["PER", "LOC"]
@@ -124,7 +124,7 @@ def test_disagreement_flags_the_sentences_whose_spans_differ_per_class():
     human = [[[0, 3, "PER"], [13, 17, "LOC"]], [[0, 3, "PER"]], [[0, 4, "LOC"], [9, 13, "LOC"]]]
     model = [[(0, 3, "PER"), (13, 17, "LOC")], [(0, 3, "PER"), (12, 16, "LOC")], [(0, 4, "PER"), (9, 13, "LOC")]]
     outputs = [tag_probs(t, m) for t, m in zip(texts, model)]
-    found = adapter.find_disagreements([10, 11, 12], human, outputs, DetectionOptions(flag_rule="disagreement"))
+    found = adapter.find_disagreements([10, 11, 12], human, outputs, FlagOptions(flag_rule="disagreement"))
     assert [d.flagged for d in found] == [False, True, True]
     assert found[1].detail["errors"] == {"missed": {"LOC": 1}} and found[1].detail["classes"] == ["LOC"]
     assert found[2].detail["errors"] == {"retyped": {"LOC": 1}} and found[2].detail["classes"] == ["LOC", "PER"]
@@ -137,9 +137,9 @@ def test_budget_and_threshold_flag_the_lowest_sentence_scores():
     texts = ["Ann", "Bob", "Carl", "Dan"]
     human = [[[0, 3, "PER"]], [[0, 3, "PER"]], [[0, 4, "PER"]], [[0, 3, "PER"]]]
     outputs = [tag_probs(t, [(0, len(t), "PER")], c) for t, c in zip(texts, [0.9, 0.5, 0.3, 0.95])]
-    found = adapter.find_disagreements([1, 2, 3, 4], human, outputs, DetectionOptions(budget=2))
+    found = adapter.find_disagreements([1, 2, 3, 4], human, outputs, FlagOptions(budget=2))
     assert [d.flagged for d in found] == [False, True, True, False]
-    found = adapter.find_disagreements([1, 2, 3, 4], human, outputs, DetectionOptions(quality_threshold=0.6))
+    found = adapter.find_disagreements([1, 2, 3, 4], human, outputs, FlagOptions(quality_threshold=0.6))
     assert [d.flagged for d in found] == [False, False, True, False]
 
 

@@ -12,13 +12,12 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
-import backend.queue
-import backend.training
-from backend.config import Settings
-from backend.fold_jobs import folds_dir
-from backend.model_store import ModelStore
-from backend.queue import QUEUE_NAME, QUEUED_STAGE, QueueJobRunner, run_queued_job
-from backend.training import TrainingError
+from relabel.backend import queue as backend_queue, training as backend_training
+from relabel.backend.config import Settings
+from relabel.backend.fold_jobs import folds_dir
+from relabel.backend.model_store import ModelStore
+from relabel.backend.queue import QUEUE_NAME, QUEUED_STAGE, QueueJobRunner, run_queued_job
+from relabel.backend.training import TrainingError
 
 
 @pytest.fixture
@@ -65,7 +64,7 @@ def test_a_worker_runs_the_job_and_records_progress_and_result(settings, connect
         progress("fold 1 of 2", 1, 2)
         return {"model_version": "model-v1-abc", "options": job["options"]}
 
-    monkeypatch.setattr(backend.training, "run_training_job", train)
+    monkeypatch.setattr(backend_training, "run_job", train)
     runner = QueueJobRunner(ModelStore(settings.model_dir), settings, connection)
     job, started = runner.start(3, {"write_predictions": False})
     work_off_the_queue(connection)
@@ -80,7 +79,7 @@ def test_a_failing_job_reports_why(settings, connection, monkeypatch):
     def train(job, progress, worker_settings, store, **options):
         raise TrainingError("task 12: data.text: expected non-empty text")
 
-    monkeypatch.setattr(backend.training, "run_training_job", train)
+    monkeypatch.setattr(backend_training, "run_job", train)
     runner = QueueJobRunner(ModelStore(settings.model_dir), settings, connection)
     job, _ = runner.start(4)
     work_off_the_queue(connection)
@@ -121,7 +120,7 @@ def test_a_job_the_queue_lost_or_rq_failed_is_failed(settings, connection):
 
 def test_a_job_runs_at_most_once(settings, connection, monkeypatch):
     calls = []
-    monkeypatch.setattr(backend.training, "run_training_job", lambda *args, **options: calls.append(args) or {})
+    monkeypatch.setattr(backend_training, "run_job", lambda *args, **options: calls.append(args) or {})
     store = ModelStore(settings.model_dir)
     job, _ = QueueJobRunner(store, settings, connection).start(2)
     store.save_job({**job, "state": "failed", "error": "interrupted"})
@@ -134,7 +133,7 @@ def test_a_worker_that_cannot_run_the_job_reports_rqs_reason(settings, connectio
 
     runner = QueueJobRunner(ModelStore(settings.model_dir), settings, connection)
     job, _ = runner.start(11)
-    monkeypatch.setattr(backend.queue, "ModelStore", broken_store)  # the worker's MODEL_DIR is not writable
+    monkeypatch.setattr(backend_queue, "ModelStore", broken_store)  # the worker's MODEL_DIR is not writable
     work_off_the_queue(connection)
     monkeypatch.undo()
     failed = runner.get(11, job["id"])
@@ -142,8 +141,8 @@ def test_a_worker_that_cannot_run_the_job_reports_rqs_reason(settings, connectio
 
 
 def test_redis_down_answers_503_without_its_password(tmp_path):
-    from backend.app import create_app
-    from scripts.services import free_port
+    from relabel.backend.app import create_app
+    from relabel.stack import free_port
 
     url = f"redis://:queue-secret@127.0.0.1:{free_port()}/0"
     client = create_app(Settings(model_dir=str(tmp_path), redis_url=url)).test_client()
@@ -164,7 +163,7 @@ def test_fold_jobs_follow_the_setting(settings, connection, monkeypatch, setting
         runners.append(fold_runner_for("<View/>", {}, [[0.0], [1.0]], ["a", "b"]))
         return {}
 
-    monkeypatch.setattr(backend.training, "run_training_job", train)
+    monkeypatch.setattr(backend_training, "run_job", train)
     QueueJobRunner(ModelStore(settings.model_dir), settings, connection).start(12)
     work_off_the_queue(connection)
     assert (runners[0] is not None) == queued_folds

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from scripts.services import free_port, start_backend, start_worker
+from relabel.stack import free_port, start_backend, start_worker
 from tests.helpers import all_tasks, backend_predict, create_noisy_project, relabel, round_tabs, sync_round
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import requests
 
-from scripts.demo_data import LABEL_CONFIG
+from relabel.demo.data import LABEL_CONFIG
 from tests.helpers import (all_tasks, annotation_snapshot, api, create_noisy_project, relabel, round_tabs, sync_round,
                            tab_task_ids)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import pytest
 import requests
 
-from adapters.base import Disagreement
-from scripts.round_report import (apply_confirmation_memory, build_report, confirmed_label_quality,
-                                  previous_round_outcome, ranked_flags, report_markdown)
-from scripts.round_tabs import next_round, planned_tag_updates, round_tags
-from scripts.sync_round import BackendClient, RoundError
+from relabel.adapters.base import Disagreement
+from relabel.adapters import NerAdapter
+from relabel.clients.backend import BackendClient, BackendError
+from relabel.rounds.history import apply_confirmation_memory, confirmed_label_quality, previous_round_outcome
+from relabel.rounds.markdown import report_markdown
+from relabel.rounds.report import build_report, ranked_flags
+from relabel.rounds.tabs import next_round, planned_tag_updates, round_tags
 
 
 def test_next_round_counts_completed_round_tabs():
@@ -96,16 +98,16 @@ def test_outcome_of_a_task_that_lost_its_labels():
 def test_sync_round_detection_options_from_the_command_line(capsys):
     import pytest
 
-    from adapters.noise import DetectionOptions
-    from scripts.sync_round import parse_args
+    from relabel.adapters.noise.flags import FlagOptions
+    from relabel.rounds.cli import parse_args
 
-    assert parse_args(["--project", "1"]).detection == DetectionOptions()
+    assert parse_args(["--project", "1"]).flags == FlagOptions()
     options = parse_args(["--project", "1", "--flag-rule", "budget", "--budget", "40", "--global-budget",
                           "--ranking", "self_confidence", "--confirmation-margin", "0.5", "--repeats", "3",
                           "--quality-threshold", "0.3", "--per-class"])
-    assert options.detection == DetectionOptions(flag_rule="budget", budget=40, per_class=False,
-                                                 quality_method="self_confidence", confirmation_margin=0.5,
-                                                 quality_threshold=0.3)
+    assert options.flags == FlagOptions(flag_rule="budget", budget=40, per_class=False,
+                                        quality_method="self_confidence", confirmation_margin=0.5,
+                                        quality_threshold=0.3)
     assert options.repeats == 3 and options.per_class
     with pytest.raises(SystemExit):
         parse_args(["--project", "1", "--confirmation-margin", "3"])
@@ -114,15 +116,16 @@ def test_sync_round_detection_options_from_the_command_line(capsys):
 
 def test_ner_report_counts_span_errors_per_class_and_no_flips():
     found = [Disagreement(1, True, 0.1, "PER 'Ann'", "(no entities)",
-                          {"classes": ["PER"], "label_classes": ["PER"], "errors": {"added": {"PER": 1}}}),
+                          classes=("PER",), label_classes=("PER",), errors={"added": {"PER": 1}}),
              Disagreement(2, True, 0.2, "PER 'Rome'", "LOC 'Rome'",
-                          {"classes": ["LOC", "PER"], "label_classes": ["PER"], "errors": {"retyped": {"PER": 1}}}),
+                          classes=("LOC", "PER"), label_classes=("PER",), errors={"retyped": {"PER": 1}}),
              Disagreement(3, False, 0.9, "LOC 'Oslo'", "LOC 'Oslo'",
-                          {"classes": [], "label_classes": ["LOC"], "errors": {}})]
+                          classes=(), label_classes=("LOC",), errors={})]
     report = build_report(round_number=1, project={"id": 2}, model_version="model-v1-z",
                           stored={"adapter": "ner", "warnings": [{"task": 3, "annotation": 9, "note": "misaligned"}]},
                           disagreements=found, annotations={1: 1, 2: 2, 3: 3}, history=[], tab_url=None,
-                          dry_run=False, label_keys={1: '[[0, 3, "PER"]]', 2: "k2", 3: "k3"})
+                          dry_run=False, label_keys={1: '[[0, 3, "PER"]]', 2: "k2", 3: "k3"},
+                          error_kinds=NerAdapter.error_kinds)
     assert report["per_class"] == {"LOC": {"labeled": 1, "flagged": 1}, "PER": {"labeled": 2, "flagged": 2}}
     assert report["errors_per_class"] == {"PER": {"added": 1, "retyped": 1}}
     assert report["flips"] == [] and report["flagged_tasks"][0]["label_key"] == '[[0, 3, "PER"]]'
@@ -136,7 +139,7 @@ def test_ner_report_counts_span_errors_per_class_and_no_flips():
     assert (outcome["confirmed"], outcome["changed"]) == (1, 1)
     # a span round that flags nothing still has no class-flip table, and classification has no span table
     quiet = build_report(round_number=2, project={"id": 2}, model_version="v", stored={}, disagreements=found[2:],
-                         annotations={}, history=[], tab_url=None, dry_run=False)
+                         annotations={}, history=[], tab_url=None, dry_run=False, error_kinds=NerAdapter.error_kinds)
     assert quiet["errors_per_class"] == {} and "| human | model | tasks |" not in report_markdown(quiet)
     classes = build_report(round_number=2, project={"id": 2}, model_version="v", stored={},
                            disagreements=[disagreement(1, "a", "b", 0.1)], annotations={}, history=[], tab_url=None,
@@ -168,6 +171,6 @@ def test_backend_client_sends_a_get_again_when_a_kept_alive_connection_was_close
     assert client.jobs(3) == [] and calls == ["GET", "GET"]
     calls.clear()
     monkeypatch.setattr(client.session, "request", always_down)
-    with pytest.raises(RoundError, match="not reachable"):
+    with pytest.raises(BackendError, match="not reachable"):
         client.start_job(3, write_predictions=False)
     assert calls == ["POST"]  # a job start is never sent twice

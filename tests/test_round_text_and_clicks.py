@@ -6,14 +6,15 @@ import json
 import re
 from pathlib import Path
 
-from adapters import ClickAdapter, TextGenerationAdapter, adapter_for_config
-from adapters.base import Disagreement
-from backend.training import rows_left_in
-from scripts.dropped_rows import cleaned_tasks, write_cleaned_export
-from scripts.round_report import (build_report, dropped_rows_markdown, previous_round_outcome, report_markdown,
-                                  table_cell)
-from scripts.round_tabs import next_round, planned_tag_updates, round_tags
-from scripts.sync_round import parse_args
+from relabel.adapters import ClickAdapter, TextGenerationAdapter, adapter_for_config
+from relabel.adapters.base import Disagreement
+from relabel.backend.training import rows_left_in
+from relabel.rounds.dropped_rows import cleaned_tasks, write_cleaned_export
+from relabel.rounds.cli import parse_args
+from relabel.rounds.history import previous_round_outcome
+from relabel.rounds.markdown import dropped_rows_markdown, report_markdown, table_cell
+from relabel.rounds.report import build_report
+from relabel.rounds.tabs import next_round, planned_tag_updates, round_tags
 
 
 def test_next_round_counts_dropped_clicks_tabs_too():
@@ -49,8 +50,8 @@ def test_outcome_tells_kept_from_replaced_from_rewritten():
 
 
 def test_free_text_report_has_no_classes_and_counts_what_humans_did():
-    found = [Disagreement(1, True, 0.05, "2030|10", "2030-10-07\nsecond line", {"chrf": 5.0, "model_key": "m"}),
-             Disagreement(2, False, 0.95, "2031-01-02", "2031-01-02", {"chrf": 95.0, "model_key": "2031-01-02"})]
+    found = [Disagreement(1, True, 0.05, "2030|10", "2030-10-07\nsecond line", {"chrf": 5.0}, model_key="m"),
+             Disagreement(2, False, 0.95, "2031-01-02", "2031-01-02", {"chrf": 95.0}, model_key="2031-01-02")]
     history = [{"round": 1, "model_version": "v1", "flagged": 3,
                 "outcome": {"flagged": 3, "changed": 2, "changed_to_model": 1, "confirmed": 1, "not_reviewed": 0,
                             "gone": 0, "precision": 0.6667, "precision_of_reviewed": 0.6667}}]
@@ -108,8 +109,8 @@ def test_dropped_rows_markdown():
 def test_sync_round_text_and_click_options():
     options = parse_args(["--project", "1", "--bleu-threshold", "0.3", "--drop-quantile", "0.8",
                           "--segment-field", "genre"])
-    assert (options.detection.bleu_threshold, options.detection.drop_quantile,
-            options.detection.segment_field, options.detection.drop_threshold) == (0.3, 0.8, "genre", None)
+    assert (options.flags.bleu_threshold, options.flags.drop_quantile,
+            options.flags.segment_field, options.flags.drop_threshold) == (0.3, 0.8, "genre", None)
 
 
 def test_the_readme_configs_go_to_their_adapters():

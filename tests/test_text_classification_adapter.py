@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters import InvalidTask, TextClassificationAdapter, UnsupportedLabelConfig, adapter_for_config
-from adapters.classification import LinearHead
-from adapters.noise import DetectionOptions
-from scripts.demo_data import LABEL_CONFIG, annotation_result
+from relabel.adapters import InvalidTask, TextClassificationAdapter, UnsupportedLabelConfig, adapter_for_config
+from relabel.adapters.models.text_classifiers import LinearHead
+from relabel.adapters.noise.flags import FlagOptions
+from relabel.demo.data import LABEL_CONFIG, annotation_result
 
 MULTI_CHOICE = LABEL_CONFIG.replace('choice="single"', 'choice="multiple"')
 NER = '<View><Text name="t" value="$text"/><Labels name="l" toName="t"><Label value="PER"/></Labels></View>'
@@ -78,7 +78,7 @@ def test_prediction_json_and_disagreements(adapter):
         "score": 0.7}
     assert np.allclose(adapter.output_from_json(adapter.output_to_json(output)), output)
     found = adapter.find_disagreements([1, 2], ["weather", "food"], [output, output],
-                                       DetectionOptions(flag_rule="disagreement"))
+                                       FlagOptions(flag_rule="disagreement"))
     assert [(d.task_id, d.flagged, d.human, d.model) for d in found] == [(1, False, "weather", "weather"),
                                                                         (2, True, "food", "weather")]
     assert found[1].label_quality < found[0].label_quality

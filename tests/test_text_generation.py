@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from adapters import text_generation
-from adapters.base import InvalidTask, UnsupportedLabelConfig
-from adapters.noise import DetectionOptions
-from adapters.seq2seq_models import (FINETUNE_LEARNING_RATE, Seq2SeqGenerator, generation_budget,
+from relabel.adapters.tasks import text_generation
+from relabel.adapters.base import InvalidTask, UnsupportedLabelConfig
+from relabel.adapters.noise.flags import FlagOptions
+from relabel.adapters.models.seq2seq import (FINETUNE_LEARNING_RATE, Seq2SeqGenerator, generation_budget,
                                      learning_rate_factor, training_epochs)
-from adapters.torch_threads import available_cpus
-from adapters.text_generation import (CANDIDATES_FIELD, DEFAULT_CHRF_THRESHOLD, TextGenerationAdapter,
+from relabel.adapters.models.torch_threads import available_cpus
+from relabel.adapters.tasks.text_generation import (CANDIDATES_FIELD, DEFAULT_CHRF_THRESHOLD, TextGenerationAdapter,
                                       relabel_outcome)
 from tests.textgen_data import (TEXTAREA_ONLY_CONFIG, TEXTGEN_CONFIG, as_label_studio_tasks, candidate_result,
                                 corrupt_answers, make_pairs, textarea_result)
@@ -134,7 +134,7 @@ def test_default_rule_is_the_chrf_threshold():
     qualities = [d.label_quality for d in found]
     assert flagged == [q < DEFAULT_CHRF_THRESHOLD or i == 2 for i, q in enumerate(qualities)]
     assert flagged == [False, True, True, True, True]
-    assert flags(DetectionOptions(flag_rule="disagreement"))[0] == flagged
+    assert flags(FlagOptions(flag_rule="disagreement"))[0] == flagged
     first, cut = found[0], found[1]
     assert (first.task_id, first.label_quality, first.human, first.model) == (10, 1.0, "2030-10-07", "2030-10-07")
     assert set(cut.detail) == {"chrf", "bleu", "shares_token", "model_key"}
@@ -145,28 +145,28 @@ def test_default_rule_is_the_chrf_threshold():
 
 def test_threshold_and_bleu_options():
     # chrF of HUMANS against the model's answer: 100, 63.0, 10.2, 53.9, 54.4; BLEU: 100, 51.3, 12.7, 35.4, 66.9
-    assert flags(DetectionOptions(quality_threshold=0.6))[0] == [False, False, True, True, True]
-    assert flags(DetectionOptions(quality_threshold=0.54))[0] == [False, False, True, True, False]
-    assert flags(DetectionOptions(quality_threshold=0.0))[0] == [False, False, True, False, False]  # shares no token
-    assert flags(DetectionOptions(quality_threshold=0.0, bleu_threshold=0.6))[0] == [False, True, True, True, False]
-    assert flags(DetectionOptions(quality_threshold=0.0, bleu_threshold=0.99))[0] == [False, True, True, True, True]
+    assert flags(FlagOptions(quality_threshold=0.6))[0] == [False, False, True, True, True]
+    assert flags(FlagOptions(quality_threshold=0.54))[0] == [False, False, True, True, False]
+    assert flags(FlagOptions(quality_threshold=0.0))[0] == [False, False, True, False, False]  # shares no token
+    assert flags(FlagOptions(quality_threshold=0.0, bleu_threshold=0.6))[0] == [False, True, True, True, False]
+    assert flags(FlagOptions(quality_threshold=0.0, bleu_threshold=0.99))[0] == [False, True, True, True, True]
 
 
 def test_budget_flags_the_lowest_chrf_among_differing_answers():
     _, found = flags(None)
     order = np.argsort([d.label_quality for d in found], kind="stable")
-    two, _ = flags(DetectionOptions(budget=2))
+    two, _ = flags(FlagOptions(budget=2))
     assert [i for i, f in enumerate(two) if f] == sorted(order[:2].tolist())
-    everything, _ = flags(DetectionOptions(budget=50))
+    everything, _ = flags(FlagOptions(budget=50))
     assert everything == [False, True, True, True, True]  # the model's own answer is never flagged
-    assert flags(DetectionOptions(budget=0))[0] == [False] * 5
+    assert flags(FlagOptions(budget=0))[0] == [False] * 5
     # a quality threshold wins over the budget, as for the other adapters
-    assert flags(DetectionOptions(budget=4, quality_threshold=0.0))[0] == [False, False, True, False, False]
+    assert flags(FlagOptions(budget=4, quality_threshold=0.0))[0] == [False, False, True, False, False]
 
 
 def test_confident_learning_is_refused_and_nothing_gives_nothing():
     with pytest.raises(ValueError, match="not available for text generation"):
-        flags(DetectionOptions(flag_rule="confident_learning"))
+        flags(FlagOptions(flag_rule="confident_learning"))
     assert TextGenerationAdapter(TEXTGEN_CONFIG).find_disagreements([], [], [], None) == []
 
 

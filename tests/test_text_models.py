@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adapters import adapter_for_config
-from adapters.text_classification import EmbeddingTfidfEnsemble, FineTunedWithEnsemble
-from adapters.text_models import FineTunedTextClassifier, TextEmbedder
-from scripts.demo_data import LABEL_CONFIG, make_dataset
+from relabel.adapters import adapter_for_config
+from relabel.adapters.models.text_classifiers import EmbeddingTfidfEnsemble, FineTunedWithEnsemble
+from relabel.adapters.models.text_encoders import FineTunedTextClassifier, TextEmbedder
+from relabel.demo.data import LABEL_CONFIG, make_dataset
 
 
 def test_packaged_encoder_embeds_offline_and_puts_topics_apart():
@@ -25,7 +25,7 @@ def test_packaged_encoder_embeds_offline_and_puts_topics_apart():
 
 @pytest.mark.parametrize("mode", ["ensemble", "embedding"])
 def test_fast_mode_models_round_trip_through_the_store(tmp_path, mode):
-    adapter = adapter_for_config(LABEL_CONFIG, mode=mode)
+    adapter = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": mode}})
     rows = make_dataset(n_items=40, noise_rate=0.0, seed=5)
     features = adapter.featurize([r["text"] for r in rows])
     model = adapter.new_model().fit(features, [r["label"] for r in rows])
@@ -39,7 +39,7 @@ def test_fast_mode_models_round_trip_through_the_store(tmp_path, mode):
 def test_finetune_mode_trains_and_reloads(tmp_path):
     rows = make_dataset(n_items=24, noise_rate=0.0, seed=6)
     texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
-    adapter = adapter_for_config(LABEL_CONFIG, mode="finetune", epochs=1, batch_size=8)
+    adapter = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": "finetune", "epochs": 1, "batch_size": 8}})
     model = adapter.new_model()
     assert isinstance(model, FineTunedTextClassifier)
     model.fit(adapter.featurize(texts), labels)
@@ -52,7 +52,8 @@ def test_finetune_mode_trains_and_reloads(tmp_path):
 def test_finetune_ensemble_mode_averages_both_models_and_reloads(tmp_path):
     rows = make_dataset(n_items=24, noise_rate=0.0, seed=7)
     texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
-    adapter = adapter_for_config(LABEL_CONFIG, mode="finetune_ensemble", epochs=1, batch_size=8)
+    adapter = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": "finetune_ensemble", "epochs": 1,
+                                                                   "batch_size": 8}})
     features = adapter.featurize(texts)
     model = adapter.new_model().fit(features, labels)
     assert isinstance(model, FineTunedWithEnsemble) and isinstance(model.ensemble, EmbeddingTfidfEnsemble)
@@ -65,7 +66,7 @@ def test_finetune_ensemble_mode_averages_both_models_and_reloads(tmp_path):
 
 FIRST_REQUESTS_AT_ONCE = """
 import threading
-from adapters.text_classification import shared_embedder
+from relabel.adapters.models.text_encoders import shared_embedder
 barrier, embedders, errors = threading.Barrier(8), [], []
 def embed():
     barrier.wait()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from adapters.text_similarity import sentence_bleu, sentence_chrf, share_a_token, text_disagreements, tokens
+from relabel.adapters.noise.texts import sentence_bleu, sentence_chrf, share_a_token, text_disagreements, tokens
 
 
 def test_scores_are_sacrebleus_with_the_human_text_as_hypothesis():

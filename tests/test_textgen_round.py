@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from adapters.text_generation import CANDIDATES_FIELD
-from scripts.services import free_port, start_backend
+from relabel.adapters.tasks.text_generation import CANDIDATES_FIELD
+from relabel.stack import free_port, start_backend
 from tests.conftest import BackendServer
 from tests.helpers import all_tasks, annotation_snapshot, backend_predict, round_tabs, sync_round, tab_task_ids
 from tests.textgen_data import (TEXTAREA_ONLY_CONFIG, TEXTGEN_CONFIG, candidate_result, corrupt_answers, make_pairs,

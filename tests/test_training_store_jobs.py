@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from adapters import adapter_for_config
-from adapters.base import Example
-from backend.config import Settings
-from backend.jobs import JobRunner
-from backend.model_store import ModelStore
-from backend.training import TrainingError, fingerprint, read_examples
-from scripts.demo_data import LABEL_CONFIG, annotation_result
+from relabel.adapters import adapter_for_config
+from relabel.adapters.base import Example
+from relabel.backend.config import Settings
+from relabel.backend.jobs import JobRunner
+from relabel.backend.model_store import ModelStore
+from relabel.backend.training import TrainingError, fingerprint, read_examples
+from relabel.demo.data import LABEL_CONFIG, annotation_result
 
 ADAPTER = adapter_for_config(LABEL_CONFIG)
 EXAMPLES = [Example(1, "a", "food"), Example(2, "b", "sports")]

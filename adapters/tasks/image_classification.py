@@ -1,0 +1,71 @@
+"""Image classification: a single-choice `<Choices>` on an `<Image>`.
+
+Everything but the model is the shared classification logic (adapters/tasks/classification.py): labels,
+folds, predictions, flags and ranking are those of text classification. The model is an ultralytics
+YOLO classifier (adapters/models/image_classifier.py), from a user's .pt weights or trained from the model yaml.
+Images are downloaded from Label Studio with the backend's credentials (the `fetch_media` the backend
+passes in) and cached; a task whose image cannot be read is an InvalidTask naming it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+from relabel.adapters.base import Progress, no_progress
+from relabel.adapters.tasks.classification import ClassificationAdapter
+from relabel.adapters.models.image_classifier import DEFAULT_IMAGE_MODEL, YoloImageClassifier
+from relabel.adapters.data.media import MediaFetcher, local_image, no_media_fetcher
+
+MODEL_FILE = "image_model.json"
+
+
+class ImageClassificationAdapter(ClassificationAdapter):
+    name = "image-classification"
+    description = "single-choice <Choices> on an <Image>"
+    object_tag = "Image"
+
+    def __init__(self, label_config: str, *, image_model: str = DEFAULT_IMAGE_MODEL, epochs: int = 20,
+                 image_size: int = 128, batch_size: int = 32, device: str = "auto", seed: int = 0,
+                 train_options: dict | None = None, fetch_media: MediaFetcher | None = None):
+        super().__init__(label_config)
+        self.image_model = image_model
+        self.epochs = epochs
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.device = device
+        self.seed = seed
+        self.train_options = dict(train_options or {})
+        self.fetch_media = fetch_media or no_media_fetcher
+
+    def settings(self) -> dict:
+        return {"image_model": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
+                "batch_size": self.batch_size, "seed": self.seed, "train_options": self.train_options}
+
+    def read_input(self, task_id: Any, value: Any) -> str:
+        return local_image(task_id, self.data_key, value, self.fetch_media)
+
+    def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> list[str]:
+        return list(inputs)  # image files; ultralytics reads and resizes them itself
+
+    def _model_options(self) -> dict:
+        return {"weights": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
+                "batch_size": self.batch_size, "device": self.device, "seed": self.seed,
+                "train_options": self.train_options}
+
+    def new_model(self) -> YoloImageClassifier:
+        return YoloImageClassifier(self.classes, **self._model_options())
+
+    def save_model(self, model: YoloImageClassifier, directory: str) -> None:
+        with open(os.path.join(directory, MODEL_FILE), "w") as file:
+            json.dump({"image_model": self.image_model, "classes": self.classes, "only_class": model.only_class_},
+                      file)
+        model.save(directory)
+
+    def load_model(self, directory: str) -> YoloImageClassifier:
+        with open(os.path.join(directory, MODEL_FILE)) as file:
+            saved = json.load(file)
+        if saved["classes"] != self.classes:
+            raise ValueError(f"model in {directory} predicts the labels {saved['classes']}, but the labeling config "
+                             f"<Choices name={self.from_name!r}> now has {self.classes}: train a new model")
+        return YoloImageClassifier.load(directory, self.classes, saved["only_class"], **self._model_options())

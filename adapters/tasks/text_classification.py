@@ -1,0 +1,109 @@
+"""Text classification: a single-choice `<Choices>` on a `<Text>`.
+
+Three model modes:
+- "ensemble" (default, fast): a pretrained encoder embeds each text once; per fold, a logistic
+  regression on the embeddings and one on TF-IDF word n-grams are fitted and their probabilities
+  averaged. The two see different things (meaning vs exact words), so they make different
+  mistakes, and their average ranks wrong labels better than either (benchmarks/RESULTS.md).
+- "embedding": the embedding head alone.
+- "finetune": the encoder itself is fine-tuned per fold with transformers (slower, stronger).
+- "finetune_ensemble": the fine-tuned encoder's probabilities averaged with the "ensemble" model's
+  (the slowest and the best at finding wrong labels; benchmarks/RESULTS.md).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+from relabel.adapters.base import Progress, no_progress, non_empty_text
+from relabel.adapters.models.text_classifiers import (EmbeddingTfidfEnsemble, FineTunedWithEnsemble, LinearHead,
+                                                      TextFeatures)
+from relabel.adapters.models.text_encoders import DEFAULT_ENCODER, FineTunedTextClassifier, shared_embedder
+from relabel.adapters.tasks.classification import ClassificationAdapter
+
+MODES = ("ensemble", "embedding", "finetune", "finetune_ensemble")
+
+
+class TextClassificationAdapter(ClassificationAdapter):
+    name = "text-classification"
+    description = "single-choice <Choices> on a <Text>"
+    object_tag = "Text"
+
+    def __init__(self, label_config: str, *, mode: str = "ensemble", encoder: str | None = None,
+                 epochs: int = 2, batch_size: int = 32, learning_rate: float = 1e-4, regularization: float = 1.0,
+                 tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0):
+        super().__init__(label_config)
+        if mode not in MODES:
+            raise ValueError(f"text classification mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        self.encoder = encoder or DEFAULT_ENCODER
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.tfidf_regularization = tfidf_regularization
+        self.device = device
+        self.seed = seed
+
+    def settings(self) -> dict:
+        settings = {"mode": self.mode, "encoder": self.encoder, "seed": self.seed}
+        if self.mode in ("finetune", "finetune_ensemble"):
+            settings.update(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate)
+        if self.mode != "finetune":
+            settings.update(regularization=self.regularization)
+        if self.mode in ("ensemble", "finetune_ensemble"):
+            settings.update(tfidf_regularization=self.tfidf_regularization)
+        return settings
+
+    def read_input(self, task_id: Any, value: Any) -> str:
+        return non_empty_text(task_id, self.data_key, value)
+
+    def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> Any:
+        if self.mode == "finetune":
+            return list(inputs)
+        embeddings = shared_embedder(self.encoder, self.device).embed(inputs, progress)
+        return embeddings if self.mode == "embedding" else TextFeatures(list(inputs), embeddings)
+
+    def new_model(self) -> Any:
+        if self.mode == "embedding":
+            return LinearHead(self.classes, regularization=self.regularization, seed=self.seed)
+        ensemble = EmbeddingTfidfEnsemble(self.classes, regularization=self.regularization,
+                                          tfidf_regularization=self.tfidf_regularization, seed=self.seed)
+        if self.mode == "ensemble":
+            return ensemble
+        fine_tuned = FineTunedTextClassifier(self.classes, encoder=self.encoder, epochs=self.epochs,
+                                             batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                             device=self.device, seed=self.seed)
+        return fine_tuned if self.mode == "finetune" else FineTunedWithEnsemble(fine_tuned, ensemble)
+
+    def save_model(self, model: Any, directory: str) -> None:
+        with open(os.path.join(directory, "text_model.json"), "w") as file:
+            json.dump({"mode": self.mode, "encoder": self.encoder, "classes": self.classes}, file)
+        import joblib
+
+        if self.mode == "finetune":
+            model.save(directory)
+        elif self.mode == "finetune_ensemble":
+            model.fine_tuned.save(directory)
+            joblib.dump(model.ensemble, os.path.join(directory, "head.joblib"))
+        else:
+            joblib.dump(model, os.path.join(directory, "head.joblib"))
+
+    def load_model(self, directory: str) -> Any:
+        with open(os.path.join(directory, "text_model.json")) as file:
+            saved = json.load(file)
+        if saved["mode"] != self.mode or saved["encoder"] != self.encoder:
+            raise ValueError(f"model in {directory} was trained with mode={saved['mode']} encoder={saved['encoder']}, "
+                             f"but the backend is configured for mode={self.mode} encoder={self.encoder}")
+        if saved["classes"] != self.classes:
+            raise ValueError(f"model in {directory} predicts the labels {saved['classes']}, but the labeling config "
+                             f"<Choices name={self.from_name!r}> now has {self.classes}: train a new model")
+        import joblib
+
+        if saved["mode"] == "finetune":
+            return FineTunedTextClassifier.load(directory, device=self.device)
+        head = joblib.load(os.path.join(directory, "head.joblib"))
+        if saved["mode"] == "finetune_ensemble":
+            return FineTunedWithEnsemble(FineTunedTextClassifier.load(directory, device=self.device), head)
+        return head

@@ -1,0 +1,52 @@
+"""Scoring a round: stored predictions and earlier rounds in, flags and report out; nothing is written."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from relabel.adapters.base import Disagreement, TaskAdapter
+from relabel.adapters.noise.flags import FlagOptions
+from relabel.rounds.history import apply_confirmation_memory, confirmed_label_quality
+from relabel.rounds.policies import RelabelRound
+from relabel.rounds.report import build_report, ranked_flags
+
+
+@dataclass
+class ScoredRound:
+    """A round's flags (`flags`: most suspicious first), every labeled task's disagreement after the memory
+    of confirmed labels, the tasks that memory kept out (`suppressed`), and the report (report.json's
+    form, without what publishing adds: tab URLs)."""
+
+    round_number: int
+    model_version: str
+    disagreements: list[Disagreement]
+    flags: list[Disagreement]
+    suppressed: list[int]
+    report: dict
+
+
+def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number: int, earlier_reports: list[dict],
+                flag_options: FlagOptions, policy: RelabelRound, dry_run: bool = False) -> ScoredRound:
+    """Flag the labels of a model's stored out-of-fold outputs (GET /projects/N/predictions) under
+    `flag_options`; labels humans already kept when shown (`earlier_reports`, oldest first) are not
+    flagged again without clearly stronger doubt."""
+    items = stored["items"]
+    targets = [item["target"] for item in items]
+    outputs = [adapter.output_from_json(item["output"]) for item in items]
+    # What the report records is what ran: an unset ranking becomes the adapter's own.
+    options = replace(flag_options, quality_method=flag_options.quality_method or adapter.default_quality_method)
+    disagreements = adapter.find_disagreements([item["task"] for item in items], targets, outputs, options)
+    label_keys = {item["task"]: adapter.target_key(item["target"]) for item in items}
+    current_labels = {item["task"]: {"target": label_keys[item["task"]], "annotation": item["annotation"]}
+                      for item in items}
+    history = policy.history(earlier_reports, current_labels)
+    disagreements, suppressed = apply_confirmation_memory(
+        disagreements, confirmed_label_quality(earlier_reports, current_labels), options.confirmation_margin)
+    report = build_report(round_number=round_number, project=project, model_version=stored["model_version"],
+                          stored=stored, disagreements=disagreements,
+                          annotations={item["task"]: item["annotation"] for item in items}, history=history,
+                          tab_url=None, dry_run=dry_run, detection=asdict(options), suppressed=suppressed,
+                          estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs), label_keys=label_keys,
+                          labels_are_classes=adapter.labels_are_classes, error_kinds=adapter.error_kinds)
+    report["tab_title"] = policy.tab_title.format(round_number)
+    return ScoredRound(round_number, stored["model_version"], disagreements, ranked_flags(disagreements), suppressed,
+                       report)
