@@ -14,7 +14,7 @@ import pytest
 from relabel.adapters import adapter_for_config
 from relabel.stack import free_port, start_backend
 from tests.conftest import BackendServer
-from tests.detection_data import DETECTION_CONFIG, rectangle_results, write_scenes
+from tests.object_detection_data import DETECTION_CONFIG, rectangle_results, write_scenes
 from tests.helpers import (all_tasks, annotation_snapshot, backend_predict, round_tabs, sync_round, tab_task_ids,
                            upload_images)
 

@@ -8,7 +8,7 @@ from relabel.adapters import ObjectDetectionAdapter, InvalidTask, adapter_for_co
 from relabel.adapters.models.object_detector import BoxSet
 from relabel.adapters.noise.flags import FlagOptions
 from relabel.backend.config import Settings
-from tests.detection_data import DETECTION_CONFIG, rectangle_results
+from tests.object_detection_data import DETECTION_CONFIG, rectangle_results
 
 
 @pytest.fixture
