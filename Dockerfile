@@ -12,11 +12,12 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY relabel relabel
 COPY adapters adapters
 COPY backend backend
-RUN pip install ".[text,image]"
+# the exact versions the tests ran with
+RUN pip install -c constraints.txt ".[text,image]"
 
 VOLUME ["/models"]
 EXPOSE 9090

@@ -10,12 +10,13 @@ processes take, and the backend may run several worker processes.
 """
 from __future__ import annotations
 
-import hmac
 import logging
+import uuid
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from relabel.backend.auth import credentials_match
 from relabel.backend.config import Settings
 from relabel.backend.logs import configure_logging
 from relabel.backend.queue import QueueUnavailable
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    configure_logging()
     settings = settings or Settings.from_env()
+    configure_logging(secrets=settings.secrets())
     app = Flask("relabel-backend")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 1024 * 1024
     app.extensions["relabel"] = Backend(settings)
@@ -39,15 +40,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         if not settings.basic_auth_user or request.path == "/health":
             return None
         auth = request.authorization
-        if auth and hmac.compare_digest(auth.username or "", settings.basic_auth_user) and \
-                hmac.compare_digest(auth.password or "", settings.basic_auth_pass):
+        if auth and auth.type == "basic" and credentials_match(auth.username, auth.password, settings):
             return None
         return Response('{"error": "authentication required"}', 401, mimetype="application/json",
                         headers={"WWW-Authenticate": 'Basic realm="relabel"'})
 
     @app.errorhandler(RequestError)
     def request_error(error: RequestError):
-        return jsonify(error=error.message), error.status
+        return jsonify(error=error.message, **error.fields), error.status
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -63,7 +63,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
-        log.exception("unexpected error", extra={"path": request.path})
-        return jsonify(error=f"internal error: {type(error).__name__}: {error}"), 500
+        # The details (paths, values) are for the operator's log; the caller gets a reference to them.
+        reference = uuid.uuid4().hex[:12]
+        log.exception("unexpected error", extra={"path": request.path, "reference": reference})
+        return jsonify(error=f"internal error (reference {reference} in the backend's log)"), 500
 
     return app

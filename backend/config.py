@@ -5,7 +5,14 @@
 | LABEL_STUDIO_URL | where the backend reads tasks and writes predictions | http://127.0.0.1:8080 |
 | LABEL_STUDIO_API_KEY | legacy token or personal access token of a Label Studio user | (none) |
 | MODEL_DIR | model store, one folder per project | ./models |
-| BASIC_AUTH_USER / BASIC_AUTH_PASS | require HTTP basic auth on every endpoint but /health | off |
+| BASIC_AUTH_USER / BASIC_AUTH_PASS | require HTTP basic auth on every endpoint but /health; set both or neither | off |
+| RELABEL_ALLOW_UNAUTHENTICATED | 1: serve on a non-loopback address without basic auth (otherwise refused at start) | 0 |
+| RELABEL_MEDIA_HOSTS | comma-separated hosts (host or host:port) besides Label Studio's own from which task images may be downloaded (e.g. a bucket's host) | (none) |
+| RELABEL_MEDIA_MAX_MB | largest image file downloaded | 50 |
+| RELABEL_MEDIA_TIMEOUT | seconds a whole image download (all redirects) may take | 60 |
+| RELABEL_MEDIA_REDIRECTS | redirects an image download may follow (each hop checked) | 3 |
+| RELABEL_MAX_PREDICT_TASKS | tasks one /predict request may hold | 5000 |
+| RELABEL_MAX_LOADED_MODELS | models kept loaded for /predict (least recently used ones are unloaded) | 8 |
 | RELABEL_FOLDS | K of the K-fold out-of-fold predictions | the task type's: 5, object detection 3 |
 | RELABEL_REPEATS | K-fold splits (seeds) whose out-of-fold predictions are averaged | 1 |
 | RELABEL_PREDICTION_SOURCE | out_of_fold, or in_sample (the paper's original rule) | out_of_fold |
@@ -29,27 +36,57 @@
 | RELABEL_DEVICE | auto, cpu, cuda, cuda:1 ... | auto |
 | RELABEL_MAX_BODY_MB | largest request body accepted | 64 |
 | RELABEL_CHECK_WAIT | seconds /webhook waits for the job to check the tasks, to answer their errors | 20 |
-| REDIS_URL | run training jobs on this Redis's RQ queue, taken by `python -m backend.worker` processes sharing MODEL_DIR; empty: in the backend process | (empty) |
+| REDIS_URL | run training jobs on this Redis's RQ queue, taken by `python -m relabel.backend.worker` processes sharing MODEL_DIR; empty: in the backend process | (empty) |
 | RELABEL_WEB_WORKERS | backend (gunicorn) worker processes; more than 1 needs REDIS_URL | 1, with REDIS_URL 2 |
 | RELABEL_FOLD_JOBS | with REDIS_URL: 1 puts each of a job's K folds on the queue too, for any worker to fit; 0 fits them in the job's worker | 1 |
-| RELABEL_JOB_TIMEOUT | seconds a queued training job may run before RQ stops it | 21600 |
+| RELABEL_JOB_TIMEOUT | seconds a training job may run before it is stopped (queued: RQ stops it; embedded: it stops at its next step) | 21600 |
 | RELABEL_JOB_HEARTBEAT_TIMEOUT | seconds without a heartbeat after which a queued job's worker is taken for dead and the job failed | 60 |
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from urllib.parse import urlsplit
 
 from relabel.adapters import TaskAdapter, adapter_for_config
 from relabel.adapters.data.folds import PREDICTION_SOURCES
+from relabel.clients.label_studio import LabelStudioClient
+from relabel.clients.media import MediaPolicy
 
+#: each setting's environment variable
+ENVIRONMENT = {
+    "label_studio_url": "LABEL_STUDIO_URL", "label_studio_api_key": "LABEL_STUDIO_API_KEY", "model_dir": "MODEL_DIR",
+    "basic_auth_user": "BASIC_AUTH_USER", "basic_auth_pass": "BASIC_AUTH_PASS",
+    "allow_unauthenticated": "RELABEL_ALLOW_UNAUTHENTICATED",
+    "n_folds": "RELABEL_FOLDS", "n_repeats": "RELABEL_REPEATS", "prediction_source": "RELABEL_PREDICTION_SOURCE",
+    "seed": "RELABEL_SEED", "text_mode": "RELABEL_TEXT_MODE", "text_encoder": "RELABEL_TEXT_ENCODER",
+    "finetune_epochs": "RELABEL_FINETUNE_EPOCHS", "ner_epochs": "RELABEL_NER_EPOCHS",
+    "detection_model": "RELABEL_DETECTION_MODEL", "detection_epochs": "RELABEL_DETECTION_EPOCHS",
+    "detection_size": "RELABEL_DETECTION_SIZE", "image_model": "RELABEL_IMAGE_MODEL",
+    "image_epochs": "RELABEL_IMAGE_EPOCHS", "image_size": "RELABEL_IMAGE_SIZE",
+    "generation_model": "RELABEL_GENERATION_MODEL", "generation_epochs": "RELABEL_GENERATION_EPOCHS",
+    "ctr_features": "RELABEL_CTR_FEATURES", "ctr_label_field": "RELABEL_CTR_LABEL_FIELD",
+    "ctr_categorical_fields": "RELABEL_CTR_CATEGORICAL_FIELDS", "ctr_epochs": "RELABEL_CTR_EPOCHS",
+    "device": "RELABEL_DEVICE", "max_body_mb": "RELABEL_MAX_BODY_MB", "check_wait": "RELABEL_CHECK_WAIT",
+    "redis_url": "REDIS_URL", "job_timeout": "RELABEL_JOB_TIMEOUT", "fold_jobs": "RELABEL_FOLD_JOBS",
+    "job_heartbeat_timeout": "RELABEL_JOB_HEARTBEAT_TIMEOUT", "media_hosts": "RELABEL_MEDIA_HOSTS",
+    "media_max_mb": "RELABEL_MEDIA_MAX_MB", "media_timeout": "RELABEL_MEDIA_TIMEOUT",
+    "media_redirects": "RELABEL_MEDIA_REDIRECTS", "max_predict_tasks": "RELABEL_MAX_PREDICT_TASKS",
+    "max_loaded_models": "RELABEL_MAX_LOADED_MODELS",
+}
 
-def _int(name: str, default: int | None) -> int | None:
-    raw = os.environ.get(name, "")
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+#: (lowest, highest) of each number a setting holds: no setting may ask for unbounded work
+BOUNDS = {
+    "n_folds": (2, 20), "n_repeats": (1, 10), "seed": (0, 2 ** 32 - 1), "finetune_epochs": (1, 100),
+    "ner_epochs": (1, 100), "detection_epochs": (1, 1000), "detection_size": (32, 2048), "image_epochs": (1, 1000),
+    "image_size": (16, 1024), "generation_epochs": (1, 1000), "ctr_epochs": (1, 1000),
+    "drop_flagged_before_round": (1, 1_000_000), "max_body_mb": (1, 1024), "check_wait": (0, 90),
+    "job_timeout": (60, 7 * 24 * 3600), "job_heartbeat_timeout": (5, 3600), "media_max_mb": (1, 1024),
+    "media_timeout": (1, 600), "media_redirects": (0, 10), "max_predict_tasks": (1, 100_000),
+    "max_loaded_models": (1, 256),
+}
+
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _names(text: str) -> list[str]:
@@ -64,6 +101,21 @@ PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, 
                     "drop_flagged_before_round": int}
 
 
+def _parse(name: str, raw: str, default):
+    """An environment variable's text as the setting's type (that of its default; None: a whole number)."""
+    variable = ENVIRONMENT[name]
+    if isinstance(default, bool):
+        if raw.strip().lower() not in TRUE_WORDS + FALSE_WORDS:
+            raise ValueError(f"environment variable {variable} must be 1 or 0 (true or false), got {raw!r}")
+        return raw.strip().lower() in TRUE_WORDS
+    if isinstance(default, str):
+        return raw
+    try:
+        return float(raw) if isinstance(default, float) else int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {variable} must be a number, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     label_studio_url: str = "http://127.0.0.1:8080"
@@ -71,6 +123,7 @@ class Settings:
     model_dir: str = "models"
     basic_auth_user: str = ""
     basic_auth_pass: str = field(default="", repr=False)
+    allow_unauthenticated: bool = False
     n_folds: int | None = None  # None: the adapter's default_folds
     n_repeats: int = 1
     prediction_source: str = "out_of_fold"
@@ -95,57 +148,48 @@ class Settings:
     device: str = "auto"
     max_body_mb: int = 64
     check_wait: float = 20.0
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)
     job_timeout: int = 6 * 3600
     fold_jobs: bool = True
     job_heartbeat_timeout: float = 60.0
+    media_hosts: str = ""
+    media_max_mb: int = 50
+    media_timeout: float = 60.0
+    media_redirects: int = 3
+    max_predict_tasks: int = 5000
+    max_loaded_models: int = 8
 
     def __post_init__(self):
         if self.prediction_source not in PREDICTION_SOURCES:
             raise ValueError(f"RELABEL_PREDICTION_SOURCE must be one of {PREDICTION_SOURCES}, "
                              f"got {self.prediction_source!r}")
-        if self.n_folds is not None and self.n_folds < 2:
-            raise ValueError(f"RELABEL_FOLDS must be at least 2, got {self.n_folds}")
-        if self.n_repeats < 1:
-            raise ValueError(f"RELABEL_REPEATS must be at least 1, got {self.n_repeats}")
+        for name, (lowest, highest) in BOUNDS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lowest <= value <= highest:
+                where = ENVIRONMENT.get(name, "a project setting")
+                raise ValueError(f"{name} ({where}) must be a number at least {lowest} and at most {highest}, "
+                                 f"got {value!r}")
+        if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
+            raise ValueError("BASIC_AUTH_USER and BASIC_AUTH_PASS must be set together, neither of them empty "
+                             "(both unset: no basic auth)")
+        for host in self.allowed_media_hosts:
+            if "/" in host or "@" in host or not host.strip("[]:."):
+                raise ValueError(f"RELABEL_MEDIA_HOSTS names hosts (host or host:port), got {host!r}")
 
     @classmethod
     def from_env(cls) -> "Settings":
-        env = os.environ.get
-        return cls(
-            label_studio_url=env("LABEL_STUDIO_URL", cls.label_studio_url).rstrip("/"),
-            label_studio_api_key=env("LABEL_STUDIO_API_KEY", ""),
-            model_dir=env("MODEL_DIR", cls.model_dir),
-            basic_auth_user=env("BASIC_AUTH_USER", ""),
-            basic_auth_pass=env("BASIC_AUTH_PASS", ""),
-            n_folds=_int("RELABEL_FOLDS", cls.n_folds),
-            n_repeats=_int("RELABEL_REPEATS", cls.n_repeats),
-            prediction_source=env("RELABEL_PREDICTION_SOURCE", cls.prediction_source),
-            seed=_int("RELABEL_SEED", cls.seed),
-            text_mode=env("RELABEL_TEXT_MODE", cls.text_mode),
-            text_encoder=env("RELABEL_TEXT_ENCODER", ""),
-            finetune_epochs=_int("RELABEL_FINETUNE_EPOCHS", cls.finetune_epochs),
-            ner_epochs=_int("RELABEL_NER_EPOCHS", cls.ner_epochs),
-            image_model=env("RELABEL_IMAGE_MODEL", cls.image_model),
-            image_epochs=_int("RELABEL_IMAGE_EPOCHS", cls.image_epochs),
-            image_size=_int("RELABEL_IMAGE_SIZE", cls.image_size),
-            detection_model=env("RELABEL_DETECTION_MODEL", cls.detection_model),
-            detection_epochs=_int("RELABEL_DETECTION_EPOCHS", cls.detection_epochs),
-            detection_size=_int("RELABEL_DETECTION_SIZE", cls.detection_size),
-            generation_model=env("RELABEL_GENERATION_MODEL", cls.generation_model),
-            generation_epochs=_int("RELABEL_GENERATION_EPOCHS", cls.generation_epochs),
-            ctr_features=env("RELABEL_CTR_FEATURES", cls.ctr_features),
-            ctr_label_field=env("RELABEL_CTR_LABEL_FIELD", cls.ctr_label_field),
-            ctr_categorical_fields=env("RELABEL_CTR_CATEGORICAL_FIELDS", cls.ctr_categorical_fields),
-            ctr_epochs=_int("RELABEL_CTR_EPOCHS", cls.ctr_epochs),
-            device=env("RELABEL_DEVICE", cls.device),
-            max_body_mb=_int("RELABEL_MAX_BODY_MB", cls.max_body_mb),
-            check_wait=_int("RELABEL_CHECK_WAIT", int(cls.check_wait)),
-            redis_url=env("REDIS_URL", cls.redis_url),
-            job_timeout=_int("RELABEL_JOB_TIMEOUT", cls.job_timeout),
-            fold_jobs=env("RELABEL_FOLD_JOBS", "1").strip().lower() not in ("0", "false", "no", "off"),
-            job_heartbeat_timeout=_int("RELABEL_JOB_HEARTBEAT_TIMEOUT", int(cls.job_heartbeat_timeout)),
-        )
+        values = {}
+        for spec in fields(cls):
+            if spec.name not in ENVIRONMENT:  # a project's own setting (PROJECT_SETTINGS) only
+                continue
+            raw = os.environ.get(ENVIRONMENT[spec.name], "")
+            if raw != "":
+                values[spec.name] = _parse(spec.name, raw, spec.default)
+        if "label_studio_url" in values:
+            values["label_studio_url"] = values["label_studio_url"].rstrip("/")
+        return cls(**values)
 
     def with_overrides(self, overrides: dict) -> "Settings":
         """These settings with a project's own detection settings (see PROJECT_SETTINGS) in place."""
@@ -157,6 +201,20 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, PROJECT_SETTINGS[name]):
                 raise ValueError(f"project setting {name!r} must be a {PROJECT_SETTINGS[name].__name__}, got {value!r}")
         return replace(self, **overrides)
+
+    @property
+    def allowed_media_hosts(self) -> list[str]:
+        """RELABEL_MEDIA_HOSTS as a list, lowercased."""
+        return [host.lower() for host in _names(self.media_hosts)]
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        return (self.basic_auth_user, self.basic_auth_pass) if self.basic_auth_user else None
+
+    def secrets(self) -> list[str]:
+        """The configured secret values, which no log line or answer may show."""
+        redis_password = urlsplit(self.redis_url).password if self.redis_url else None
+        return [value for value in (self.label_studio_api_key, self.basic_auth_pass, redis_password) if value]
 
     def adapter_options(self) -> dict[str, dict]:
         """The backend's model options per task type (`relabel.adapters.adapter_for_config` takes them)."""
@@ -184,7 +242,16 @@ class Settings:
         """These settings with the adapter's own defaults where they leave a choice open (K of K-fold)."""
         return self if self.n_folds is not None else replace(self, n_folds=adapter.default_folds)
 
-    @property
-    def media_cache_dir(self) -> str:
-        """Where images downloaded from Label Studio are kept, so each is fetched once."""
-        return os.path.join(self.model_dir, "media-cache")
+    def media_cache_dir(self, project_id: int) -> str:
+        """Where a project's downloaded images are kept, so each is fetched once."""
+        return os.path.join(self.model_dir, "media-cache", f"project-{int(project_id)}")
+
+    def media_policy(self) -> MediaPolicy:
+        """Where task images may be downloaded from (relabel.clients.media), and how much of them."""
+        return MediaPolicy(self.label_studio_url, tuple(self.allowed_media_hosts), self.media_max_mb * 1024 * 1024,
+                           self.media_timeout, self.media_redirects)
+
+    def label_studio_client(self, api_key: str | None = None) -> LabelStudioClient:
+        """A client of the configured Label Studio, with the configured key (or `api_key`, e.g. /setup's)."""
+        return LabelStudioClient(self.label_studio_url, api_key or self.label_studio_api_key,
+                                 media_policy=self.media_policy())

@@ -17,3 +17,18 @@ logconfig_dict = {
 # gunicorn >= 24 opens a control socket at one fixed path in $HOME; several backends on one machine
 # (tests, demo) would fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """gunicorn started any other way than `python -m relabel.backend` gets the same refusal to serve a
+    network address without authentication."""
+    import sys
+
+    from relabel.backend.auth import exposure_problem
+    from relabel.backend.config import Settings
+
+    hosts = [address[0] for address in server.address if isinstance(address, tuple)]
+    problem = exposure_problem(hosts, Settings.from_env())
+    if problem:
+        server.log.error(problem)
+        sys.exit(1)

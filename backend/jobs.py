@@ -8,6 +8,9 @@ the backend and every worker share: callers poll it, and it survives a restart.
 A running job writes a heartbeat into its record every few seconds. A job whose process died
 (backend restarted, worker killed) stops beating and is reported as failed, with why, rather than
 left "running" for ever; its finished models are untouched (the store swaps versions in whole).
+A record changes under the store's lock, and an ended job (done, failed, cancelled) never runs again:
+a late heartbeat cannot revive it, and a job that finds its record ended (cancelled with DELETE
+/jobs/<id>, or failed by another process) stops at its next step, as it does past RELABEL_JOB_TIMEOUT.
 """
 from __future__ import annotations
 
@@ -43,27 +46,56 @@ def new_job_record(store: ModelStore, project_id: int, options: dict, state: str
     return job
 
 
+class JobStopped(Exception):
+    """Raised from a job's progress callback: the job must stop (cancelled, failed elsewhere, or too long)."""
+
+
+def end_job(store: ModelStore, job: dict, state: str, error: str) -> dict:
+    """End a queued or running job as `state` (failed, cancelled) with `error`, unless it has ended already.
+    Returns the record as it stands."""
+    def change(current: dict | None) -> dict | None:
+        if current is None or current["state"] not in ACTIVE_STATES:
+            return None
+        return {**current, "state": state, "finished_at": time.time(), "error": error}
+    record = store.update_job(job["project"], job["id"], change) or job
+    if record.get("error") == error:
+        log.warning(f"job {state}", extra={"job": job["id"], "project": job["project"], "error": error})
+    return record
+
+
 def fail_job(store: ModelStore, job: dict, error: str) -> dict:
-    job.update(state="failed", finished_at=time.time(), error=error)
-    store.save_job(job)
-    log.warning("job failed", extra={"job": job["id"], "project": job["project"], "error": error})
-    return job
+    return end_job(store, job, "failed", error)
 
 
 def execute_job(store: ModelStore, job: dict, run: JobFunction, progress_interval: float = 0.5,
-                heartbeat_interval: float = HEARTBEAT_INTERVAL, runner: str = "embedded") -> dict:
-    """Run `run` for the job record, saving its progress, heartbeats and outcome. Never raises."""
+                heartbeat_interval: float = HEARTBEAT_INTERVAL, runner: str = "embedded",
+                timeout: float | None = None) -> dict:
+    """Run `run` for the job record, saving its progress, heartbeats and outcome. Never raises.
+
+    The job stops at its next progress step once its record was ended elsewhere or after `timeout` seconds.
+    """
     lock = threading.Lock()
     last_saved = 0.0
     finished = threading.Event()
+    started = time.monotonic()
+    ended_elsewhere: list[dict] = []
 
     def save() -> None:
+        def change(current: dict | None) -> dict | None:
+            if current is not None and current["state"] not in ACTIVE_STATES:
+                ended_elsewhere[:] = [current]  # cancelled, or failed by another process: theirs stands
+                return None
+            return dict(job, heartbeat_at=time.time())
         with lock:
-            job["heartbeat_at"] = time.time()
-            store.save_job(job)
+            if not ended_elsewhere:
+                store.update_job(job["project"], job["id"], change)
 
     def progress(stage: str, done: int, total: int) -> None:
         nonlocal last_saved
+        if ended_elsewhere:
+            raise JobStopped(f"its record was ended: {ended_elsewhere[0].get('error') or ended_elsewhere[0]['state']}")
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise JobStopped(f"stopped: it ran longer than RELABEL_JOB_TIMEOUT ({timeout:g} s)")
         job.update(stage=stage, done=done, total=total)
         now = time.monotonic()
         if now - last_saved >= progress_interval or done >= total:
@@ -90,7 +122,7 @@ def execute_job(store: ModelStore, job: dict, run: JobFunction, progress_interva
     finished.set()
     job["finished_at"] = time.time()
     save()
-    return job
+    return ended_elsewhere[0] if ended_elsewhere else job
 
 
 class JobRecords:
@@ -107,18 +139,26 @@ class JobRecords:
     def get(self, project_id: int, job_id: str) -> dict | None:
         return next((j for j in self.jobs(project_id) if j["id"] == job_id), None)
 
+    def cancel(self, project_id: int, job_id: str) -> dict:
+        """End a queued or running job as cancelled; its process stops at its next step. An ended job stays."""
+        return end_job(self.store, {"project": project_id, "id": job_id}, "cancelled",
+                       "cancelled on request (DELETE /jobs/<id>); its finished models are kept")
+
 
 class JobRunner(JobRecords):
     """Runs jobs as threads of this process (the embedded default, without REDIS_URL).
 
-    Only one backend process may run jobs this way (python -m backend starts one worker without
-    REDIS_URL): the one-job-per-project lock and the restart check are this process's.
+    Only one backend process may run jobs this way (python -m relabel.backend starts one worker without
+    REDIS_URL): the one-job-per-project lock and the restart check are this process's. A thread cannot
+    be killed: a job past `timeout` seconds, or cancelled, stops at its next progress step.
     """
 
-    def __init__(self, store: ModelStore, run: JobFunction, progress_interval: float = 0.5):
+    def __init__(self, store: ModelStore, run: JobFunction, progress_interval: float = 0.5,
+                 timeout: float | None = None):
         self.store = store
         self.run = run
         self.progress_interval = progress_interval
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._fail_interrupted_jobs()
 
@@ -138,5 +178,5 @@ class JobRunner(JobRecords):
                 return running, False
             job = new_job_record(self.store, project_id, options or {}, "running", "starting")
             threading.Thread(target=execute_job, args=(self.store, job, self.run, self.progress_interval),
-                             name=f"job-{job['id']}", daemon=True).start()
+                             kwargs={"timeout": self.timeout}, name=f"job-{job['id']}", daemon=True).start()
             return job, True

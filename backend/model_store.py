@@ -12,6 +12,7 @@ Names read model-v1-<hash>, model-v2-<hash>, ...: dataset-v1 trains model-v1.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 def write_json_atomic(path: str, data) -> None:
@@ -118,7 +119,28 @@ class ModelStore:
 
     # --- jobs ------------------------------------------------------------------------------------
     def save_job(self, job: dict) -> None:
-        write_json_atomic(os.path.join(self.project_dir(job["project"]), "jobs", f"{job['id']}.json"), job)
+        write_json_atomic(self._job_path(job["project"], job["id"]), job)
+
+    def _job_path(self, project_id: int, job_id: str) -> str:
+        return os.path.join(self.project_dir(project_id), "jobs", f"{job_id}.json")
+
+    def update_job(self, project_id: int, job_id: str, change: Callable[[dict | None], dict | None]) -> dict | None:
+        """Read a job record, let `change` return its new form (None: leave it), and write it, all under an
+        exclusive lock that every process sharing the store takes: a job's state changes one writer at a
+        time (a heartbeat cannot undo the failure another process wrote). Returns the record as it stands."""
+        path = self._job_path(project_id, job_id)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(os.path.join(os.path.dirname(path), ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current = read_json(path)
+                changed = change(current)
+                if changed is None:
+                    return current
+                write_json_atomic(path, changed)
+                return changed
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def jobs(self, project_id: int) -> list[dict]:
         directory = os.path.join(self.project_dir(project_id), "jobs")

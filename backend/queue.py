@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from rq.exceptions import NoSuchJobError
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from relabel.backend.config import Settings
@@ -98,6 +99,23 @@ class QueueJobRunner(JobRecords):
         except RedisError as error:
             raise self._unavailable(error) from None
 
+    def cancel(self, project_id: int, job_id: str) -> dict:
+        """The record cancelled, and its RQ job stopped: a running one's work horse is killed at once."""
+        record = super().cancel(project_id, job_id)
+        if record.get("state") == "cancelled" and record.get("rq_job"):
+            try:
+                queued = Job.fetch(record["rq_job"], connection=self.connection)
+                if queued.get_status(refresh=True) == JobStatus.STARTED:
+                    send_stop_job_command(self.connection, queued.id)
+                else:
+                    queued.cancel()
+            except (NoSuchJobError, InvalidJobOperation):
+                pass  # it ended meanwhile
+            except RedisError as error:
+                raise self._unavailable(error) from None
+            shutil.rmtree(folds_dir(self.store, project_id, job_id), ignore_errors=True)
+        return record
+
     def start(self, project_id: int, options: dict | None = None) -> tuple[dict, bool]:
         """Enqueue a job for the project, or return the one queued or running. (job, started?)"""
         try:
@@ -160,5 +178,5 @@ def run_queued_job(project_id: int, job_id: str) -> str:
         return result
 
     execute_job(store, job, train, heartbeat_interval=min(HEARTBEAT_INTERVAL, settings.job_heartbeat_timeout / 4),
-                runner="rq")
+                runner="rq", timeout=settings.job_timeout)
     return job["state"]

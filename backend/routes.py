@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from relabel.backend.round_locks import TTL_BOUNDS
 from relabel.backend.service import Backend, RequestError, project_id_of
 
 routes = Blueprint("relabel", __name__)
@@ -51,8 +52,8 @@ def health():
 @routes.post("/setup")
 def setup():
     fields = body()
-    version = backend().setup(project_field(fields.get("project")), fields.get("schema"), fields.get("hostname"),
-                              fields.get("access_token"))
+    # Label Studio also sends its "hostname": never used, the backend talks to the configured LABEL_STUDIO_URL
+    version = backend().setup(project_field(fields.get("project")), fields.get("schema"), fields.get("access_token"))
     return jsonify(model_version=version)
 
 
@@ -115,6 +116,12 @@ def get_job(job_id: str):
     return jsonify(job=backend().job(job_id))
 
 
+@routes.delete("/jobs/<job_id>")
+def cancel_job(job_id: str):
+    """Cancel a job: its record ends as cancelled at once, its work stops at its next step."""
+    return jsonify(job=backend().cancel_job(job_id))
+
+
 @routes.post("/job_status")
 def job_status():
     job = backend().job(str(body().get("job", "")))
@@ -142,3 +149,43 @@ def put_project_settings(project_id: int):
 @routes.get("/projects/<int:project_id>/predictions")
 def stored_predictions(project_id: int):
     return jsonify(backend().stored_predictions(project_id, request.args.get("model_version")))
+
+
+def text_field(fields: dict, name: str, longest: int = 200) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > longest:
+        raise RequestError(400, f"field '{name}' must be a text of 1 to {longest} characters")
+    return value
+
+
+def ttl_field(fields: dict) -> float:
+    value = fields.get("ttl", 300)
+    lowest, highest = TTL_BOUNDS
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lowest <= value <= highest:
+        raise RequestError(400, f"field 'ttl' must be a number of seconds from {lowest} to {highest}")
+    return float(value)
+
+
+@routes.get("/projects/<int:project_id>/round-lock")
+def round_lock(project_id: int):
+    """Who holds the project's round lock and since when (never its token); 404 when nobody does."""
+    return jsonify(lock=backend().round_lock(project_id))
+
+
+@routes.post("/projects/<int:project_id>/round-lock")
+def acquire_round_lock(project_id: int):
+    """Take the project's round lock: one round driver at a time. 409 says who holds it and since when."""
+    fields = body()
+    lock = backend().acquire_round_lock(project_id, text_field(fields, "holder"), ttl_field(fields))
+    return jsonify(lock=lock), 201
+
+
+@routes.put("/projects/<int:project_id>/round-lock")
+def renew_round_lock(project_id: int):
+    fields = body()
+    return jsonify(lock=backend().renew_round_lock(project_id, text_field(fields, "token"), ttl_field(fields)))
+
+
+@routes.delete("/projects/<int:project_id>/round-lock")
+def release_round_lock(project_id: int):
+    return jsonify(released=backend().release_round_lock(project_id, text_field(body(), "token")))

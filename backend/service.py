@@ -9,13 +9,16 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from relabel.adapters import InvalidTask, TaskAdapter, UnsupportedLabelConfig
 from relabel.backend.config import PROJECT_SETTINGS, Settings
 from relabel.backend.jobs import ACTIVE_STATES, JobRunner
+from relabel.backend.logs import add_secret
 from relabel.backend.model_store import ModelStore
 from relabel.backend.queue import QUEUED_STAGE, QueueJobRunner
+from relabel.backend.round_locks import RedisRoundLocks, RoundLockHeld, RoundLockLost, StoreRoundLocks, public
 from relabel.backend.training import CHECKING_STAGE, run_job
 from relabel.clients.label_studio import LabelStudioClient, LabelStudioError
 
@@ -28,12 +31,13 @@ JOB_ID_PATTERN = re.compile(f"({PROJECT_ID_PATTERN})-[0-9]{{1,19}}")
 
 
 class RequestError(Exception):
-    """A request the backend cannot serve: answered with `status` and `message` as JSON."""
+    """A request the backend cannot serve: answered with `status`, `message` and `fields` as JSON."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, **fields):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.fields = fields
 
 
 def project_id_of(value: Any) -> int:
@@ -55,31 +59,35 @@ class Backend:
         self.settings = settings
         self.store = ModelStore(settings.model_dir)
         self.jobs = QueueJobRunner(self.store, settings) if settings.redis_url \
-            else JobRunner(self.store, self._run_job)
-        self._models: dict[int, tuple[str, Any, Any]] = {}  # project -> (version, adapter, model)
+            else JobRunner(self.store, self._run_job, timeout=settings.job_timeout)
+        self.round_locks = RedisRoundLocks(self.jobs.connection) if settings.redis_url else StoreRoundLocks(self.store)
+        self._models: OrderedDict[int, tuple[str, Any, Any]] = OrderedDict()  # project -> (version, adapter, model)
         self._models_lock = threading.Lock()
-        # Label Studio sends its URL and the project owner's token in /setup; used only when
-        # LABEL_STUDIO_API_KEY is not configured. Kept in memory, never logged or stored.
-        self._setup_credentials: dict[int, tuple[str, str]] = {}
+        self._load_locks: dict[int, threading.Lock] = {}
+        # Label Studio sends the project owner's token in /setup; used only when LABEL_STUDIO_API_KEY is not
+        # configured, and only with the configured LABEL_STUDIO_URL (the URL /setup sends is never used: a
+        # caller must not re-point the backend). Kept in memory, never logged or stored.
+        self._setup_tokens: dict[int, str] = {}
 
     # --- Label Studio ---------------------------------------------------------------------------
     def client(self, project_id: int) -> LabelStudioClient:
+        """The configured Label Studio, with LABEL_STUDIO_API_KEY or else the token its /setup sent."""
         if self.settings.label_studio_api_key:
-            return LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
-        if project_id in self._setup_credentials:
-            return LabelStudioClient(*self._setup_credentials[project_id])
+            return self.settings.label_studio_client()
+        if project_id in self._setup_tokens:
+            return self.settings.label_studio_client(self._setup_tokens[project_id])
         raise RequestError(503, "the backend has no Label Studio credentials: set LABEL_STUDIO_URL and "
                                 "LABEL_STUDIO_API_KEY (a legacy token or a personal access token)")
 
     def media_fetcher(self, project_id: int):
         """Downloads the project's images with the backend's credentials, for /predict. The client is made
         on the first download: projects without images never need Label Studio here."""
-        clients: list[LabelStudioClient] = []
+        fetchers: list = []
 
         def fetch(url: str, task_id: Any) -> str:
-            if not clients:
-                clients.append(self.client(project_id))
-            return clients[0].download_media(url, task_id, self.settings.media_cache_dir)
+            if not fetchers:
+                fetchers.append(self.client(project_id).media_fetcher(self.settings.media_cache_dir(project_id)))
+            return fetchers[0](url, task_id)
         return fetch
 
     def adapter(self, label_config: Any, project_id: int, field_name: str) -> TaskAdapter:
@@ -90,16 +98,20 @@ class Backend:
             raise RequestError(422, f"project {project_id}: field '{field_name}': {error}") from None
 
     # --- the ML backend protocol ------------------------------------------------------------------
-    def setup(self, project_id: int, schema: Any, hostname: Any, token: Any) -> str:
-        """Check the project's config and keep Label Studio's credentials; the latest model version."""
+    def setup(self, project_id: int, schema: Any, token: Any) -> str:
+        """Check the project's config and keep Label Studio's token; the latest model version."""
         self.adapter(schema, project_id, "schema")
-        if isinstance(hostname, str) and hostname.startswith("http") and isinstance(token, str) and token:
-            self._setup_credentials[project_id] = (hostname, token)
+        if isinstance(token, str) and token and not self.settings.label_studio_api_key:
+            self._setup_tokens[project_id] = token
+            add_secret(token)
         latest = self.store.latest(project_id)
         return latest["version"] if latest else "untrained"
 
     def predict(self, project_id: int, tasks: list[dict], label_config: str | None) -> dict:
         """Predictions of the project's latest model for `tasks`, in their order; none before training."""
+        if len(tasks) > self.settings.max_predict_tasks:
+            raise RequestError(413, f"field 'tasks': {len(tasks)} tasks; at most {self.settings.max_predict_tasks} "
+                                    f"per request (RELABEL_MAX_PREDICT_TASKS): send fewer at a time")
         current = self.adapter(label_config, project_id, "label_config") if label_config else None
         loaded = self.model(project_id)
         if loaded is None or not tasks:
@@ -119,16 +131,33 @@ class Backend:
         return {"results": results, "model_version": version}
 
     def model(self, project_id: int) -> tuple[str, Any, Any] | None:
-        """(version, adapter, model) of the project's latest model, or None before the first training."""
+        """(version, adapter, model) of the project's latest model, or None before the first training.
+
+        Loaded models are kept for the RELABEL_MAX_LOADED_MODELS most recently used projects. A model
+        loads under its project's own lock, so a slow load holds up only that project's predictions.
+        """
         latest = self.store.latest(project_id)
         if latest is None:
             return None
         with self._models_lock:
             loaded = self._models.get(project_id)
+            if loaded is not None and loaded[0] == latest["version"]:
+                self._models.move_to_end(project_id)
+                return loaded
+            load_lock = self._load_locks.setdefault(project_id, threading.Lock())
+        with load_lock:
+            with self._models_lock:
+                loaded = self._models.get(project_id)
             if loaded is None or loaded[0] != latest["version"]:
                 adapter = self.settings.build_adapter(latest["label_config"], fetch_media=self.media_fetcher(project_id))
                 model = adapter.load_model(self.store.version_dir(project_id, latest["version"]))
-                loaded = self._models[project_id] = (latest["version"], adapter, model)
+                loaded = (latest["version"], adapter, model)
+            with self._models_lock:
+                self._models[project_id] = loaded
+                self._models.move_to_end(project_id)
+                while len(self._models) > self.settings.max_loaded_models:
+                    evicted, _ = self._models.popitem(last=False)
+                    log.info("model unloaded", extra={"project": evicted})
             return loaded
 
     def versions(self, project_id: int) -> dict:
@@ -165,6 +194,11 @@ class Backend:
             raise RequestError(422, f"training job {job['id']} failed: {job['error']}")
         return job, started
 
+    def cancel_job(self, job_id: str) -> dict:
+        """Cancel a queued or running job (it stops at its next step; a queued worker's at once)."""
+        job = self.job(job_id)
+        return self.jobs.cancel(job["project"], job["id"])
+
     def job(self, job_id: str) -> dict:
         """The record of job "<project>-<number>"; 404 when there is none."""
         match = JOB_ID_PATTERN.fullmatch(job_id)
@@ -174,6 +208,30 @@ class Backend:
         if job is None:
             raise RequestError(404, f"no job {job_id[:60]!r}")
         return job
+
+    # --- one round at a time ----------------------------------------------------------------------
+    def acquire_round_lock(self, project_id: int, holder: str, ttl: float) -> dict:
+        """The project's round lock for `holder`, with the token that renews and releases it; 409 naming
+        who holds it and since when."""
+        try:
+            return self.round_locks.acquire(project_id, holder, ttl)
+        except RoundLockHeld as held:
+            raise RequestError(409, str(held), lock=held.lock) from None
+
+    def round_lock(self, project_id: int) -> dict:
+        held = self.round_locks.held(project_id)
+        if held is None:
+            raise RequestError(404, f"nobody runs a round of project {project_id}")
+        return public(held)
+
+    def renew_round_lock(self, project_id: int, token: str, ttl: float) -> dict:
+        try:
+            return public(self.round_locks.renew(project_id, token, ttl))
+        except RoundLockLost as lost:
+            raise RequestError(409, str(lost)) from None
+
+    def release_round_lock(self, project_id: int, token: str) -> bool:
+        return self.round_locks.release(project_id, token)
 
     # --- per-project settings and stored predictions ---------------------------------------------
     def project_settings(self, project_id: int) -> Settings:

@@ -79,7 +79,7 @@ def project_adapter(project: dict, settings: Settings, client: LabelStudioClient
     """The adapter of a project's labeling config, reading media with the client's credentials."""
     try:
         return settings.build_adapter(project.get("label_config") or "",
-                                      fetch_media=client.media_fetcher(settings.media_cache_dir))
+                                      fetch_media=client.media_fetcher(settings.media_cache_dir(project["id"])))
     except UnsupportedLabelConfig as error:
         raise TrainingError(f"project {project['id']}: {error}") from None
 
@@ -161,7 +161,7 @@ def run_job(job: dict, progress: Progress, settings: Settings, store: ModelStore
         if not settings.label_studio_api_key:
             raise TrainingError("the training worker has no Label Studio credentials: set LABEL_STUDIO_URL and "
                                 "LABEL_STUDIO_API_KEY (a legacy token or a personal access token)")
-        client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
+        client = settings.label_studio_client()
     settings = settings.with_overrides(store.project_settings(project_id))
     if job["options"].get("compare_dropped"):
         return compare_dropped_rows(project_id, settings, client, store, job["options"]["compare_dropped"], progress)

@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     parser.add_argument("--name", default=None, help="worker name (default: host and process id)")
     options = parser.parse_args(argv)
-    configure_logging()  # before RQ's own setup, so RQ's lines are JSON too
     settings = Settings.from_env()
+    configure_logging(secrets=settings.secrets())  # before RQ's own setup, so RQ's lines are JSON too
     if not settings.redis_url:
         parser.error("set REDIS_URL: the worker takes its jobs from that Redis's queue")
     if not settings.label_studio_api_key:

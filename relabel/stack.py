@@ -107,11 +107,20 @@ def wait_healthy(service: Service, path: str, timeout: float) -> None:
     _wait_until_ready(service, healthy, f"answer {path}", timeout, poll=1)
 
 
+#: the reserved address ranges Label Studio refuses to call (webhooks, ML backends, storages, URL imports),
+#: in place of its default list: that one holds the private and loopback ranges where the backend listens.
+#: docker-compose.yml sets this list and loopback (there the backend has a private address).
+LABEL_STUDIO_BANNED_SUBNETS = ("0.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "192.0.0.0/24", "192.0.2.0/24",
+                               "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+                               "255.255.255.255/32", "fe80::/10", "ff00::/8")
+
+
 def label_studio_environment(data_dir: Path) -> dict:
-    """Environment for a local Label Studio that may call an ML backend on 127.0.0.1."""
-    return {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "ML_BLOCK_LOCAL_IP": "false",
-            "SSRF_PROTECTION_ENABLED": "false", "LATEST_VERSION_CHECK": "false",
-            "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    """Environment for a local Label Studio whose SSRF protection stays on, but lets it call an ML backend
+    on 127.0.0.1."""
+    return {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "SSRF_PROTECTION_ENABLED": "true",
+            "USE_DEFAULT_BANNED_SUBNETS": "false", "USER_ADDITIONAL_BANNED_SUBNETS": ",".join(LABEL_STUDIO_BANNED_SUBNETS),
+            "LATEST_VERSION_CHECK": "false", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
 
 
 def postgres_environment(database_url: str) -> dict:
@@ -191,12 +200,13 @@ def _as_postgres_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-def start_redis(port: int, log_path: Path) -> Service:
-    """A throw-away Redis on 127.0.0.1:port that keeps nothing on disk."""
+def start_redis(port: int, log_path: Path, password: str | None = None) -> Service:
+    """A throw-away Redis on 127.0.0.1:port that keeps nothing on disk; with `password` required (as
+    docker-compose.yml runs it), and in the service's URL."""
     command = [_debian_binary("redis-server", "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no"]
-    service = Service("Redis", f"redis://127.0.0.1:{port}/0", _spawn("Redis", command, dict(os.environ), log_path,
-                                                                   log_path.parent), log_path)
+               "--save", "", "--appendonly", "no", *(["--requirepass", password] if password else [])]
+    url = f"redis://:{password}@127.0.0.1:{port}/0" if password else f"redis://127.0.0.1:{port}/0"
+    service = Service("Redis", url, _spawn("Redis", command, dict(os.environ), log_path, log_path.parent), log_path)
     wait_for_port(service, port, 30)
     return service
 

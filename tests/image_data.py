@@ -48,3 +48,12 @@ def write_shapes(folder: Path, per_class: int, seed: int = 0) -> list[tuple[Path
 
 def choice_result(shape: str) -> list[dict]:
     return [{"from_name": "shape", "to_name": "image", "type": "choices", "value": {"choices": [shape]}}]
+
+
+def png_bytes(shape: str = "circle", seed: int = 0) -> bytes:
+    """One shape image as PNG file bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    draw_shape(shape, random.Random(seed)).save(buffer, format="PNG")
+    return buffer.getvalue()

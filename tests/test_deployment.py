@@ -20,13 +20,32 @@ def test_backend_service_runs_the_tested_command():
     assert backend_command("0.0.0.0", 9090)[1:] == COMPOSE["services"]["backend"]["command"][1:]
 
 
-def test_label_studio_service_allows_the_local_backend_like_the_tests():
+def test_label_studio_keeps_its_ssrf_protection_and_reaches_the_backend_like_the_tests():
     service = COMPOSE["services"]["label-studio"]
     assert service["image"] == "heartexlabs/label-studio:1.23.2"
     assert "--enable-legacy-api-token" in service["command"]
     tested = label_studio_environment(Path("/tmp"))
-    for name in ("ML_BLOCK_LOCAL_IP", "SSRF_PROTECTION_ENABLED", "LATEST_VERSION_CHECK"):
-        assert service["environment"][name] == tested[name] == "false"
+    environment = service["environment"]
+    assert environment["SSRF_PROTECTION_ENABLED"] == tested["SSRF_PROTECTION_ENABLED"] == "true"
+    assert "ML_BLOCK_LOCAL_IP" not in environment and "ML_BLOCK_LOCAL_IP" not in tested  # its default: on
+    assert environment["USE_DEFAULT_BANNED_SUBNETS"] == tested["USE_DEFAULT_BANNED_SUBNETS"] == "false"
+    # the same reserved ranges, and in compose loopback too (the tests' backend listens on it)
+    banned = environment["USER_ADDITIONAL_BANNED_SUBNETS"].split(",")
+    assert set(banned) - set(tested["USER_ADDITIONAL_BANNED_SUBNETS"].split(",")) == {"127.0.0.0/8", "::1/128"}
+    assert "169.254.0.0/16" in banned and not {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} & set(banned)
+    assert environment["LATEST_VERSION_CHECK"] == tested["LATEST_VERSION_CHECK"] == "false"
+
+
+def test_compose_publishes_on_loopback_and_requires_every_secret():
+    services = COMPOSE["services"]
+    assert services["backend"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert services["label-studio"]["ports"] == ["${LABEL_STUDIO_PUBLISH:-127.0.0.1}:8080:8080"]
+    environment = services["backend"]["environment"]
+    assert environment["BASIC_AUTH_USER"].endswith(":?set BASIC_AUTH_USER}")
+    assert environment["BASIC_AUTH_PASS"].endswith(":?set BASIC_AUTH_PASS}")
+    assert environment["REDIS_URL"] == "redis://:${REDIS_PASSWORD:?set REDIS_PASSWORD}@redis:6379/0"
+    assert services["redis"]["command"][-2:] == ["--requirepass", "${REDIS_PASSWORD:?set REDIS_PASSWORD}"]
+    assert "ports" not in services["redis"] and "ports" not in services["postgres"]
 
 
 def test_worker_service_runs_the_tested_command_with_the_backends_settings():
@@ -36,7 +55,7 @@ def test_worker_service_runs_the_tested_command_with_the_backends_settings():
     assert worker["build"] == backend["build"] and worker["volumes"] == backend["volumes"]
     shared = {name: value for name, value in backend["environment"].items()
               if name not in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS", "RELABEL_WEB_WORKERS")}
-    assert worker["environment"] == shared and shared["REDIS_URL"] == "redis://redis:6379/0"
+    assert worker["environment"] == shared and shared["REDIS_URL"].endswith("@redis:6379/0")
     assert COMPOSE["services"]["redis"]["command"][0] == "redis-server"
 
 

@@ -1,7 +1,8 @@
 """Property-based tests (hypothesis) of every HTTP endpoint of the backend's Flask app, via its test client.
 
 Requests are drawn from: arbitrary JSON values; JSON objects holding each endpoint's real keys ("project", "tasks",
-"label_config", "schema", "action", "write_predictions", "compare_dropped", "job", the PROJECT_SETTINGS names) with arbitrary values;
+"label_config", "schema", "action", "write_predictions", "compare_dropped", "job", "holder", "token", "ttl",
+the PROJECT_SETTINGS names) with arbitrary values;
 raw non-JSON bytes; deeply nested JSON; wrong content types; arbitrary query strings; project and job ids of up to
 5000 digits or of other Unicode digits.
 Label Studio is unreachable (a free port). For every request, every endpoint must:
@@ -67,6 +68,8 @@ KEY_VALUES = {
     "compare_dropped": st.fixed_dictionaries({"model_version": st.text() | json_values,
                                               "dropped_tasks": st.lists(st.integers()) | json_values}) | json_values,
     "job": job_ids | json_values,
+    "holder": st.text(max_size=300) | json_values, "token": st.text(max_size=40) | json_values,
+    "ttl": st.integers(-10, 10_000) | st.floats(allow_nan=False) | json_values,
     **{name: setting_values for name in PROJECT_SETTINGS},
 }
 deeply_nested_json = st.builds(lambda depth, pair: pair[0] * depth + pair[1] * depth, st.integers(1, 10_000),
@@ -114,6 +117,7 @@ ROUTE_REQUESTS = {
                                                                          "compare_dropped")),
     ("GET", "/jobs"): route_requests("GET", st.just("/jobs"), query_keys=("project",)),
     ("GET", "/jobs/<job_id>"): route_requests("GET", job_ids.map(lambda job_id: "/jobs/" + quote(job_id, safe=""))),
+    ("DELETE", "/jobs/<job_id>"): route_requests("DELETE", job_ids.map(lambda job_id: "/jobs/" + quote(job_id, safe=""))),
     ("POST", "/job_status"): route_requests("POST", st.just("/job_status"), ("job",)),
     ("GET", "/versions"): route_requests("GET", st.just("/versions"), ("project",), ("project",)),
     ("GET", "/projects/<int:project_id>/settings"): route_requests("GET", project_paths("/projects/{}/settings")),
@@ -121,6 +125,13 @@ ROUTE_REQUESTS = {
                                                                    tuple(PROJECT_SETTINGS)),
     ("GET", "/projects/<int:project_id>/predictions"): route_requests(
         "GET", project_paths("/projects/{}/predictions"), query_keys=("model_version",)),
+    ("GET", "/projects/<int:project_id>/round-lock"): route_requests("GET", project_paths("/projects/{}/round-lock")),
+    ("POST", "/projects/<int:project_id>/round-lock"): route_requests(
+        "POST", project_paths("/projects/{}/round-lock"), ("holder", "ttl")),
+    ("PUT", "/projects/<int:project_id>/round-lock"): route_requests(
+        "PUT", project_paths("/projects/{}/round-lock"), ("token", "ttl")),
+    ("DELETE", "/projects/<int:project_id>/round-lock"): route_requests(
+        "DELETE", project_paths("/projects/{}/round-lock"), ("token",)),
 }
 
 

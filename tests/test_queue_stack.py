@@ -12,12 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from relabel.stack import free_port, start_backend, start_worker
+from relabel.stack import free_port, start_backend, start_redis, start_worker
 from tests.helpers import all_tasks, backend_predict, create_noisy_project, relabel, round_tabs, sync_round
 
 pytestmark = pytest.mark.integration
 
 BASIC_AUTH = ("relabel", "queue-stack-secret-pw")
+REDIS_PASSWORD = "queue-stack-redis-pw"
 HEARTBEAT_TIMEOUT = 8
 
 
@@ -36,8 +37,10 @@ class QueueStack:
 
 
 @pytest.fixture(scope="module")
-def stack(label_studio, redis_server, tmp_path_factory):
+def stack(label_studio, tmp_path_factory):
     root = tmp_path_factory.mktemp("queue-stack")
+    # as docker-compose.yml runs it: Redis requires a password (RQ jobs are pickles)
+    redis_server = start_redis(free_port(), root / "redis.log", password=REDIS_PASSWORD)
     environment = {"REDIS_URL": redis_server.url, "BASIC_AUTH_USER": BASIC_AUTH[0], "BASIC_AUTH_PASS": BASIC_AUTH[1],
                    "RELABEL_WEB_WORKERS": "2", "RELABEL_JOB_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
                    "RELABEL_MAX_BODY_MB": "4"}
@@ -46,7 +49,7 @@ def stack(label_studio, redis_server, tmp_path_factory):
     workers = [start_worker(label_studio.url, label_studio.token, root / "models", redis_server.url,
                             root / f"worker-{n}.log", extra_env=environment) for n in (1, 2)]
     yield QueueStack(backend, workers, root / "models")
-    for service in [backend, *workers]:
+    for service in [backend, *workers, redis_server]:
         service.stop()
 
 
@@ -97,6 +100,7 @@ def test_basic_auth_is_enforced_and_no_secret_reaches_a_log(label_studio, stack,
     assert oversized.status_code == 413 and "Too Large" in oversized.json()["error"]
     logs = stack.logs()
     assert label_studio.token not in logs and BASIC_AUTH[1] not in logs and "job done" in logs
+    assert REDIS_PASSWORD not in logs
 
 
 def test_a_killed_worker_fails_its_job_and_the_previous_model_is_served(label_studio, stack, queued_round):

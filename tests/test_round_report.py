@@ -13,11 +13,23 @@ from relabel.rounds.report import build_report, ranked_flags
 from relabel.rounds.tabs import next_round, planned_tag_updates, round_tags
 
 
+def round_tab(title: str, round_number: int, class_name: str | None = None) -> dict:
+    """A tab as Re-Label makes it: its marker, and the filter on the round tag."""
+    return {"data": {"title": title, "relabel": {"round": round_number, "class": class_name},
+                     "filters": {"items": [{"filter": "filter:tasks:data.relabel_round", "value": round_number}]}}}
+
+
 def test_next_round_counts_completed_round_tabs():
-    views = [{"data": {"title": "Default"}}, {"data": {"title": "Re-label round 1"}},
-             {"data": {"title": "Re-label round 3"}}, {"data": {"title": "Re-label round 2 copy"}}, {"data": {}}]
+    views = [{"data": {"title": "Default"}}, round_tab("Re-label round 1", 1), round_tab("Re-label round 3", 3),
+             {"data": {"title": "Re-label round 2 copy"}}, {"data": {}}]
     assert next_round(views) == 4
     assert next_round([]) == 1
+    # a person's own tab of that title is not a round; a per-class tab is made before the round completes
+    assert next_round([round_tab("Re-label round 1", 1), {"data": {"title": "Re-label round 7"}},
+                       round_tab("Re-label round 2 — PER", 2, "PER")]) == 2
+    legacy = {"data": {"title": "Re-label round 5",  # made before the marker: title and filter
+                       "filters": {"items": [{"filter": "filter:tasks:data.relabel_round", "value": 5}]}}}
+    assert next_round([legacy]) == 6
 
 
 def test_tag_plan_keeps_data_fields_and_only_writes_changes():

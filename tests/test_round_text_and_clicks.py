@@ -18,7 +18,8 @@ from relabel.rounds.tabs import next_round, planned_tag_updates, round_tags
 
 
 def test_next_round_counts_dropped_clicks_tabs_too():
-    views = [{"data": {"title": "Dropped clicks round 2"}}, {"data": {"title": "Re-label round 1"}},
+    views = [{"data": {"title": "Dropped clicks round 2", "relabel": {"round": 2, "class": None}}},
+             {"data": {"title": "Re-label round 1", "relabel": {"round": 1, "class": None}}},
              {"data": {"title": "Dropped clicks round x"}}]
     assert next_round(views) == 3
 

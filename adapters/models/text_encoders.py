@@ -97,15 +97,16 @@ class TextEmbedder:
 
         vectors = []
         progress("embedding texts", 0, len(texts))
-        with self._lock, torch.inference_mode():
-            for start, batch in _batches(list(texts), self.batch_size):
+        for start, batch in _batches(list(texts), self.batch_size):
+            # Held per batch, not per call: a /predict of one text waits one batch of a training's embedding.
+            with self._lock, torch.inference_mode():
                 encoded = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,
                                          return_tensors="pt").to(self.device)
                 hidden = self.model(**encoded).last_hidden_state
                 mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 vectors.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
-                progress("embedding texts", start + len(batch), len(texts))
+            progress("embedding texts", start + len(batch), len(texts))
         return np.vstack(vectors) if vectors else np.zeros((0, self.model.config.hidden_size))
 
 

@@ -6,7 +6,12 @@ import requests
 
 
 class BackendError(RuntimeError):
-    """The backend is unreachable or answered with an error; the message says which and why."""
+    """The backend is unreachable or answered with an error; the message says which and why. `status` is
+    the HTTP status it answered (None: unreachable)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class BackendClient:
@@ -31,7 +36,8 @@ class BackendClient:
                 message = response.json().get("error", response.text)
             except ValueError:
                 message = response.text
-            raise BackendError(f"the Re-Label backend answered {response.status_code} to {method} {path}: {message}")
+            raise BackendError(f"the Re-Label backend answered {response.status_code} to {method} {path}: {message}",
+                               response.status_code)
         return response.json()
 
     def health(self) -> dict:
@@ -53,3 +59,13 @@ class BackendClient:
 
     def predictions(self, project_id: int, model_version: str) -> dict:
         return self._request("GET", f"/projects/{project_id}/predictions", params={"model_version": model_version})
+
+    def acquire_round_lock(self, project_id: int, holder: str, ttl: float) -> dict:
+        """The project's round lock (with its token); BackendError status 409 names who holds it."""
+        return self._request("POST", f"/projects/{project_id}/round-lock", json={"holder": holder, "ttl": ttl})["lock"]
+
+    def renew_round_lock(self, project_id: int, token: str, ttl: float) -> dict:
+        return self._request("PUT", f"/projects/{project_id}/round-lock", json={"token": token, "ttl": ttl})["lock"]
+
+    def release_round_lock(self, project_id: int, token: str) -> bool:
+        return self._request("DELETE", f"/projects/{project_id}/round-lock", json={"token": token})["released"]

@@ -7,11 +7,11 @@ writes predictions in few large requests (each import request costs seconds, wha
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import httpx
-import requests
+
+from relabel.clients.media import MediaFetcher, MediaPolicy
 
 log = logging.getLogger(__name__)
 
@@ -19,32 +19,20 @@ PREDICTION_CHUNK = 2000
 
 
 class LabelStudioError(RuntimeError):
-    """Label Studio is unreachable, refused the credentials, or answered with an error."""
+    """Label Studio is unreachable, refused the credentials, or answered with an error.
 
+    The message holds the status, never Label Studio's answer itself: the backend passes messages on to
+    its callers. `detail` keeps the start of the answer for whoever talks to Label Studio directly (the
+    round driver prints it).
+    """
 
-def _describe(error: Exception) -> str:
-    status = getattr(error, "status_code", None)
-    body = getattr(error, "body", None)
-    if status is not None:
-        return f"HTTP {status}: {str(body)[:300]}"
-    return f"{type(error).__name__}: {error}"
-
-
-class _TimedSession(requests.Session):
-    """A requests session whose every request has a timeout (label-studio-sdk's media download sets none,
-    so a Label Studio that stops answering would hold a training job for ever)."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.timeout = timeout
-
-    def request(self, *args, **kwargs):
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(*args, **kwargs)
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
 
 
 class LabelStudioClient:
-    def __init__(self, url: str, api_key: str, timeout: float = 60.0):
+    def __init__(self, url: str, api_key: str, timeout: float = 60.0, media_policy: MediaPolicy | None = None):
         from label_studio_sdk import LabelStudio
 
         if not api_key:
@@ -52,7 +40,8 @@ class LabelStudioClient:
                                    "(a legacy token or a personal access token)")
         self.url = url.rstrip("/")
         self._sdk = LabelStudio(base_url=self.url, api_key=api_key, timeout=timeout)
-        self._media_session = _TimedSession(timeout)
+        #: where task files may be downloaded from (default: Label Studio's own host alone)
+        self.media_policy = media_policy or MediaPolicy(self.url)
 
     def _call(self, what: str, function, *args, **kwargs):
         try:
@@ -60,9 +49,12 @@ class LabelStudioClient:
         except (httpx.TransportError, OSError) as error:
             raise LabelStudioError(f"Label Studio at {self.url} is not reachable ({what}): {error}") from error
         except Exception as error:
-            if getattr(error, "status_code", None) is None:
+            status = getattr(error, "status_code", None)
+            if status is None:
                 raise
-            raise LabelStudioError(f"Label Studio refused {what}: {_describe(error)}") from error
+            detail = str(getattr(error, "body", "") or "")[:300]
+            log.info("Label Studio refused a request", extra={"what": what, "status": status, "detail": detail})
+            raise LabelStudioError(f"Label Studio refused {what}: HTTP {status}", detail) from error
 
     # --- projects and tasks -------------------------------------------------------------------
     def get_project(self, project_id: int) -> dict:
@@ -73,9 +65,10 @@ class LabelStudioClient:
         self._call(f"updating project {project_id}", self._sdk.projects.update, id=project_id, **fields)
 
     def iter_tasks(self, project_id: int) -> Iterator[dict]:
-        """Every task of the project with its annotations and predictions, as plain JSON dicts."""
+        """Every task of the project with its annotations and predictions, as plain JSON dicts. Data is as
+        stored (cloud URIs not resolved), so what is written back is what was there."""
         pager = self._call(f"listing tasks of project {project_id}", self._sdk.tasks.list,
-                           project=project_id, fields="all", page_size=500)
+                           project=project_id, fields="all", page_size=500, resolve_uri=False)
         iterator = iter(pager)
         while True:
             task = self._call(f"listing tasks of project {project_id}", next, iterator, None)
@@ -85,6 +78,12 @@ class LabelStudioClient:
 
     def list_tasks(self, project_id: int) -> list[dict]:
         return list(self.iter_tasks(project_id))
+
+    def task_data(self, task_id: int) -> dict:
+        """One task's data as it is stored now (cloud URIs not resolved)."""
+        task = self._call(f"reading task {task_id}", self._sdk.tasks.get, id=str(task_id),
+                          request_options={"additional_query_parameters": {"resolve_uri": False}})
+        return dict(task.model_dump(mode="json").get("data") or {})
 
     def update_task_data(self, task_id: int, data: dict) -> None:
         """Replace a task's data. Label Studio replaces `data` whole: pass every existing field."""
@@ -103,29 +102,16 @@ class LabelStudioClient:
         return written
 
     # --- media files ----------------------------------------------------------------------------
-    def download_media(self, url: str, task_id: Any, cache_dir: str) -> str:
-        """A local copy of a task's file (upload, local or cloud storage, http(s) or data: URL), cached in
-        `cache_dir`; label-studio-sdk resolves Label Studio's URL forms and sends the credentials."""
-        from label_studio_sdk._extensions.label_studio_tools.core.utils.io import get_local_path, http_session
-
-        from relabel.adapters.data.media import save_data_url
-
-        if url.startswith("data:"):
-            return save_data_url(url, cache_dir)
-        os.makedirs(cache_dir, exist_ok=True)
-        with http_session(self._media_session):
-            return get_local_path(url, cache_dir=cache_dir, hostname=self.url, access_token=self._media_token(),
-                                  task_id=task_id)
-
     def _media_token(self) -> str:
         # Files are served outside the API, so the SDK's own requests cannot fetch them. The SDK's token
         # client gives the key to send: the legacy token as it is, or a personal access token exchanged
         # for a current access token (the SDK refreshes it when it expires).
         return self._sdk._client_wrapper._tokens_client.api_key
 
-    def media_fetcher(self, cache_dir: str):
-        """`download_media` with the cache folder bound: the `relabel.adapters.data.media.MediaFetcher` adapters take."""
-        return lambda url, task_id: self.download_media(url, task_id, cache_dir)
+    def media_fetcher(self, cache_dir: str) -> Callable[[str, Any], str]:
+        """(url, task id) -> local copy of a task's file, downloaded under this client's media policy
+        (relabel.clients.media) into `cache_dir`: the `MediaFetcher` adapters take."""
+        return MediaFetcher(self.media_policy, self._media_token, cache_dir).fetch
 
     # --- Data Manager tabs ----------------------------------------------------------------------
     def list_views(self, project_id: int) -> list[dict]:

@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_round(options)
     except (RoundError, BackendError, LabelStudioError) as error:
-        print(f"sync_round: error: {error}", file=sys.stderr)
+        detail = getattr(error, "detail", "")
+        print(f"sync_round: error: {error}" + (f" ({detail})" if detail else ""), file=sys.stderr)
         return 1
     print(report_markdown(report))
     print(f"Report: {report['report_dir']}/report.md")

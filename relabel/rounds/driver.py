@@ -1,11 +1,11 @@
 """One Re-Label round on a Label Studio project, as a library: `run_round(RoundOptions(...))`.
 
-Connect the backend to the project (once), set this round's settings, train through Label Studio
-(the backend writes every labeled task's out-of-fold prediction as a pre-annotation), read the
-model's stored outputs, score the round (relabel.rounds.scoring: flags and report, no writes), let
-the task type's round policy add its part (relabel.rounds.policies), then publish it
-(relabel.rounds.publishing: tags, tabs) and write the report files. The driver reaches the backend
-only over HTTP (relabel.clients.backend).
+Take the project's round lock (one round at a time), connect the backend to the project (once), set
+this round's settings, train through Label Studio (the backend writes every labeled task's
+out-of-fold prediction as a pre-annotation), read the model's stored outputs, score the round
+(relabel.rounds.scoring: flags and report, no writes), let the task type's round policy add its part
+(relabel.rounds.policies), then publish it (relabel.rounds.publishing: tags, tabs) and write the
+report files. The driver reaches the backend only over HTTP (relabel.clients.backend).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from relabel.clients.label_studio import LabelStudioClient
 from relabel.rounds.errors import RoundError
 from relabel.rounds.history import earlier_reports
 from relabel.rounds.jobs import ensure_backend_connected, run_backend_job, train_through_label_studio
+from relabel.rounds.locks import RoundLock
 from relabel.rounds.options import RoundOptions
 from relabel.rounds.policies import ScoredRoundView, policy_for
 from relabel.rounds.publishing import publish_round, write_report_files
@@ -30,13 +31,19 @@ def run_round(options: RoundOptions) -> dict:
     backend = BackendClient(options.backend_url, options.basic_auth)
     project_id = options.project
     project = ls.get_project(project_id)
-    label_config = project.get("label_config") or ""
     try:
-        adapter = adapter_for_config(label_config)
+        adapter = adapter_for_config(project.get("label_config") or "")
     except UnsupportedLabelConfig as error:
         raise RoundError(f"project {project_id}: {error}") from None
     policy = policy_for(adapter.round_policy)
     backend.health()
+    with RoundLock(backend, project_id) as lock:  # one round at a time per project
+        return _run_locked_round(options, ls, backend, project, adapter, policy, lock)
+
+
+def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: BackendClient, project: dict,
+                      adapter, policy, lock: RoundLock) -> dict:
+    project_id, label_config = project["id"], project.get("label_config") or ""
     round_number = options.round or next_round(ls.list_views(project_id))
     ml_backend = None if options.dry_run else ensure_backend_connected(
         ls, project_id, options.backend_url_for_label_studio or options.backend_url, options.basic_auth)
@@ -66,6 +73,7 @@ def run_round(options: RoundOptions) -> dict:
         tasks, out_dir), options))
     tab_url, class_tabs = None, {}
     if not options.dry_run:
+        lock.check()
         tab_url, class_tabs = publish_round(ls, project_id, scored, adapter, policy, tasks, options.per_class,
                                             options.quiet)
     report.update(tab_url=tab_url, class_tabs=class_tabs)

@@ -40,8 +40,8 @@ def wait_for_job(backend: BackendClient, project_id: int, find_job: Callable[[li
                 bar.refresh()
                 if job["state"] == "done":
                     return job
-                if job["state"] == "failed":
-                    raise RoundError(f"training job {job['id']} failed: {job['error']}")
+                if job["state"] in ("failed", "cancelled"):
+                    raise RoundError(f"training job {job['id']} {job['state']}: {job['error']}")
             time.sleep(poll_interval)
     finally:
         bar.close()

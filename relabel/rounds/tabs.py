@@ -21,14 +21,31 @@ from relabel.clients.label_studio import LabelStudioClient
 TAB_TITLE = "Re-label round {}"
 DROPPED_TAB_TITLE = "Dropped clicks round {}"
 CLASS_TAB_TITLE = "Re-label round {} — {}"
-TAB_PATTERN = re.compile(r"^(?:Re-label|Dropped clicks) round (\d+)$")
+TAB_PATTERN = re.compile(r"^(?:Re-label|Dropped clicks) round (\d+)(?: — (.*))?$")
+#: the key in a tab's data that marks it as Re-Label's: {"round": N, "class": name or None}
+TAB_MARKER = "relabel"
 #: task data writes in flight at once
 TAG_WRITERS = 4
 
 
+def tab_marker(view: dict) -> tuple[int, str | None] | None:
+    """(round, class or None) of a Data Manager tab Re-Label made, else None: a person's own tab."""
+    data = view.get("data") or {}
+    marker = data.get(TAB_MARKER)
+    if isinstance(marker, dict) and isinstance(marker.get("round"), int) and not isinstance(marker["round"], bool):
+        return marker["round"], marker.get("class")
+    # Tabs made before the marker existed: Re-Label's title and its filter on the round tag, both.
+    match = TAB_PATTERN.match(data.get("title") or "")
+    items = (data.get("filters") or {}).get("items") or [{}]
+    if match and isinstance(items[0], dict) and items[0].get("filter") == f"filter:tasks:data.{ROUND_FIELD}" and \
+            items[0].get("value") == int(match.group(1)):
+        return int(match.group(1)), match.group(2)
+    return None
+
+
 def next_round(views: list[dict]) -> int:
-    """One past the highest "Re-label round N" tab: a tab is created only when its round completes."""
-    rounds = [int(m.group(1)) for v in views if (m := TAB_PATTERN.match((v.get("data") or {}).get("title") or ""))]
+    """One past the highest round with its tab: a round's (main) tab is made last, when the round completes."""
+    rounds = [marker[0] for marker in map(tab_marker, views) if marker is not None and marker[1] is None]
     return max(rounds, default=0) + 1
 
 
@@ -40,23 +57,27 @@ def round_tags(flags: list, round_number: int, relabel_fields=lambda disagreemen
             for rank, d in enumerate(flags, start=1)}
 
 
+def tagged_data(data: dict, task_id: int, round_number: int, tags: dict[int, dict],
+                extra_fields: tuple[str, ...] = ()) -> dict:
+    """A task's data as this round wants it: a flagged task gets its `tags`; a task this round tagged
+    before but no longer flags (a re-run) loses them (and the `extra_fields` the adapter wrote); an
+    earlier round's tags stay, so its tab still shows what it showed. Every other field is kept."""
+    wanted = dict(data)
+    if task_id in tags:
+        wanted.update(tags[task_id])
+    elif data.get(ROUND_FIELD) == round_number:
+        for name in TAG_FIELDS + tuple(extra_fields):
+            wanted.pop(name, None)
+    return wanted
+
+
 def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, dict],
                         extra_fields: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
-    """(task id, new data) for tasks whose round tags must change.
-
-    Flagged tasks get their `tags`; tasks this round tagged before but no longer flags (a re-run)
-    lose them (and the `extra_fields` the adapter wrote); an earlier round's tags stay, so its tab still shows what it showed. Label Studio
-    replaces `data` whole, so the new data keeps every existing field.
-    """
+    """(task id, new data) for the tasks whose round tags must change (see `tagged_data`)."""
     updates = []
     for task in tasks:
         data = dict(task.get("data") or {})
-        wanted = dict(data)
-        if task["id"] in tags:
-            wanted.update(tags[task["id"]])
-        elif data.get(ROUND_FIELD) == round_number:
-            for name in TAG_FIELDS + tuple(extra_fields):
-                wanted.pop(name, None)
+        wanted = tagged_data(data, task["id"], round_number, tags, extra_fields)
         if wanted != data:
             updates.append((task["id"], wanted))
     return updates
@@ -64,15 +85,30 @@ def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, di
 
 def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags: dict[int, dict], quiet: bool,
               extra_fields: tuple[str, ...] = ()) -> int:
-    """Write the round tags into task data (only where they change); returns how many tasks were written."""
-    updates = planned_tag_updates(tasks, round_number, tags, extra_fields)
+    """Write the round tags into task data (only where they change); returns how many tasks were written.
+
+    Label Studio replaces a task's `data` whole on PATCH, and `tasks` was read minutes ago: each task is
+    read again just before its write and only the round's fields change, so a field a person edited
+    meanwhile is kept.
+    """
+    planned = [task_id for task_id, _ in planned_tag_updates(tasks, round_number, tags, extra_fields)]
+
+    def write(task_id: int) -> bool:
+        current = ls.task_data(task_id)
+        wanted = tagged_data(current, task_id, round_number, tags, extra_fields)
+        if wanted == current:
+            return False
+        ls.update_task_data(task_id, wanted)
+        return True
     # Label Studio has no bulk update of task data and spends ~150 ms on each PATCH; a few at once
     # go 1.5-1.8x faster (benchmarks/RESULTS.md section 10) and each task's write stands alone.
+    written = 0
     with ThreadPoolExecutor(TAG_WRITERS) as pool, \
-            tqdm(total=len(updates), desc="tagging flagged tasks", unit="task", disable=quiet, file=sys.stderr) as bar:
-        for _ in pool.map(lambda update: ls.update_task_data(*update), updates):
+            tqdm(total=len(planned), desc="tagging flagged tasks", unit="task", disable=quiet, file=sys.stderr) as bar:
+        for changed in pool.map(write, planned):
+            written += changed
             bar.update()
-    return len(updates)
+    return written
 
 
 # Data Manager task columns of Label Studio 1.23 that a re-labeler does not need; the tab shows the
@@ -84,11 +120,11 @@ HIDDEN_COLUMNS = ("inner_id", "completed_at", "cancelled_annotations", "total_pr
 
 
 def delete_round_tabs(ls: LabelStudioClient, project_id: int, round_number: int) -> None:
-    """Delete the round's tab and its per-class tabs (a re-run writes them anew)."""
-    titles = (TAB_TITLE.format(round_number), DROPPED_TAB_TITLE.format(round_number))
+    """Delete the tabs Re-Label made for this round (a re-run makes them anew); a person's tabs stay,
+    whatever their title."""
     for view in ls.list_views(project_id):
-        view_title = (view.get("data") or {}).get("title") or ""
-        if view_title in titles or view_title.startswith(CLASS_TAB_TITLE.format(round_number, "")):
+        marker = tab_marker(view)
+        if marker is not None and marker[0] == round_number:
             ls.delete_view(view["id"])
 
 
@@ -105,6 +141,7 @@ def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_
                         "value": f"|{class_name}|"})
     return ls.create_view(project_id, {
         "title": title,
+        TAB_MARKER: {"round": round_number, "class": class_name},
         "filters": {"conjunction": "and", "items": filters},
         "ordering": [rank_column],
         "columnsDisplayType": {f"tasks:data.{name}": "Number" for name in TAG_FIELDS},
