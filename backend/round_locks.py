@@ -4,18 +4,17 @@ Two round drivers on one project would take the same round number, mix tags from
 make two tabs; the second one is told who runs the round and since when. The lease lapses unless
 its holder renews it (a driver that died does not block the project for ever). With REDIS_URL the
 lease lives in Redis, so every backend process and machine of a deployment sees the same one;
-without it, the one backend process keeps it in the model store (a restart keeps it too).
+without it, the one backend process keeps its leases in memory: a restart ends them (the driver of a
+round then running finds its lock gone at its next renewal, and writes nothing more), and a driver
+that died with the backend does not block the re-run.
 """
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 import time
 from typing import Protocol
-
-from relabel.backend.model_store import ModelStore, read_json, write_json_atomic
 
 #: (shortest, longest) lease a driver may ask for, in seconds
 TTL_BOUNDS = (10, 3600)
@@ -60,44 +59,39 @@ class RoundLocks(Protocol):
         """Give the lock back; False when `token` did not hold it."""
 
 
-class StoreRoundLocks:
-    """Leases in the model store, for the one backend process of an embedded deployment."""
+class LocalRoundLocks:
+    """Leases in this process's memory, for the one backend process of an embedded deployment."""
 
-    def __init__(self, store: ModelStore):
-        self.store = store
+    def __init__(self):
+        self._locks: dict[int, dict] = {}
         self._lock = threading.Lock()
 
-    def _path(self, project_id: int) -> str:
-        return os.path.join(self.store.project_dir(project_id), "round-lock.json")
-
     def held(self, project_id: int) -> dict | None:
-        lock = read_json(self._path(project_id))
-        return lock if lock and lock["expires_at"] > time.time() else None
+        lock = self._locks.get(project_id)
+        return dict(lock) if lock and lock["expires_at"] > time.time() else None
 
     def acquire(self, project_id: int, holder: str, ttl: float) -> dict:
         with self._lock:
             held = self.held(project_id)
             if held is not None:
                 raise RoundLockHeld(project_id, held)
-            lock = new_lock(project_id, holder, ttl)
-            write_json_atomic(self._path(project_id), lock)
-            return lock
+            lock = self._locks[project_id] = new_lock(project_id, holder, ttl)
+            return dict(lock)
 
     def renew(self, project_id: int, token: str, ttl: float) -> dict:
         with self._lock:
             held = self.held(project_id)
             if held is None or not secrets.compare_digest(held["token"], token):
                 raise RoundLockLost(f"project {project_id}'s round lock is not held by this run (it lapsed)")
-            held["expires_at"] = time.time() + ttl
-            write_json_atomic(self._path(project_id), held)
-            return held
+            self._locks[project_id]["expires_at"] = time.time() + ttl
+            return dict(self._locks[project_id])
 
     def release(self, project_id: int, token: str) -> bool:
         with self._lock:
             held = self.held(project_id)
             if held is None or not secrets.compare_digest(held["token"], token):
                 return False
-            os.remove(self._path(project_id))
+            del self._locks[project_id]
             return True
 
 

@@ -18,7 +18,7 @@ from relabel.backend.jobs import ACTIVE_STATES, JobRunner
 from relabel.backend.logs import add_secret
 from relabel.backend.model_store import ModelStore
 from relabel.backend.queue import QUEUED_STAGE, QueueJobRunner
-from relabel.backend.round_locks import RedisRoundLocks, RoundLockHeld, RoundLockLost, StoreRoundLocks, public
+from relabel.backend.round_locks import LocalRoundLocks, RedisRoundLocks, RoundLockHeld, RoundLockLost, public
 from relabel.backend.training import CHECKING_STAGE, run_job
 from relabel.clients.label_studio import LabelStudioClient, LabelStudioError
 
@@ -60,7 +60,7 @@ class Backend:
         self.store = ModelStore(settings.model_dir)
         self.jobs = QueueJobRunner(self.store, settings) if settings.redis_url \
             else JobRunner(self.store, self._run_job, timeout=settings.job_timeout)
-        self.round_locks = RedisRoundLocks(self.jobs.connection) if settings.redis_url else StoreRoundLocks(self.store)
+        self.round_locks = RedisRoundLocks(self.jobs.connection) if settings.redis_url else LocalRoundLocks()
         self._models: OrderedDict[int, tuple[str, Any, Any]] = OrderedDict()  # project -> (version, adapter, model)
         self._models_lock = threading.Lock()
         self._load_locks: dict[int, threading.Lock] = {}

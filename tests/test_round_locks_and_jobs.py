@@ -14,16 +14,16 @@ from relabel.backend.app import create_app
 from relabel.backend.config import Settings
 from relabel.backend.jobs import JobRunner, execute_job, fail_job, new_job_record
 from relabel.backend.model_store import ModelStore
-from relabel.backend.round_locks import RedisRoundLocks, RoundLockHeld, RoundLockLost, StoreRoundLocks
+from relabel.backend.round_locks import LocalRoundLocks, RedisRoundLocks, RoundLockHeld, RoundLockLost
 from relabel.clients.backend import BackendClient, BackendError
 from relabel.rounds.errors import RoundError
 from relabel.rounds.locks import RoundLock
 
 
-@pytest.fixture(params=["store", "redis"])
-def locks(request, tmp_path):
-    if request.param == "store":
-        return StoreRoundLocks(ModelStore(str(tmp_path)))
+@pytest.fixture(params=["in-process", "redis"])
+def locks(request):
+    if request.param == "in-process":
+        return LocalRoundLocks()
     server = request.getfixturevalue("redis_server")
     connection = Redis.from_url(server.url)
     connection.flushdb()
