@@ -39,8 +39,9 @@ class Example:
     """One Label Studio task as a model sees it.
 
     `target` is the human label in the adapter's own form (a class name for classification), or
-    None for a task nobody has labeled yet. `annotation_id` names the annotation it came from.
-    `notes` say what of the annotation could not be used as given (e.g. a span cut through a word).
+    None for a task nobody has labeled yet. `annotation_id` names the annotation it came from and
+    `annotator` the Label Studio user who made it (its `completed_by`). `notes` say what of the
+    annotation could not be used as given (e.g. a span cut through a word).
     """
 
     task_id: int
@@ -48,6 +49,7 @@ class Example:
     target: Any = None
     annotation_id: int | None = None
     notes: list[str] = field(default_factory=list)
+    annotator: int | None = None
 
 
 class RoundPolicy(str, Enum):
@@ -166,6 +168,14 @@ def first_control_on(label_config: str, control_tag: str, object_tag: str, needs
     return ControlOnObject(from_name, to_name, str(value).lstrip("$"), list(control.labels), dict(control.attr))
 
 
+def annotator_of(annotation: dict | None) -> int | None:
+    """The Label Studio user id who made an annotation (`completed_by` is an id, or a user object)."""
+    who = (annotation or {}).get("completed_by")
+    if isinstance(who, dict):
+        who = who.get("id")
+    return who if isinstance(who, int) and not isinstance(who, bool) else None
+
+
 def latest_annotation(task: dict) -> dict | None:
     """The task's most recent annotation that was not cancelled (skipped), or None.
 
@@ -206,6 +216,8 @@ class TaskAdapter(ABC):
     error_kinds: ClassVar[Mapping[str, str]] = {}
     #: the class names the model predicts (empty for free-text labels)
     classes: Sequence[str] = ()
+    #: the metric of `evaluate` that says how good a model is (the round report's chart plots it)
+    primary_metric: ClassVar[str] = "accuracy"
     #: the control tag whose answers are the labels, and the object tag it labels (`name`/`toName`)
     from_name: str
     to_name: str
@@ -249,7 +261,8 @@ class TaskAdapter(ABC):
         for note in notes:
             log.warning("label not used as given", extra={"task": task_id, "annotation": annotation.get("id"),
                                                           "problem": note})
-        return Example(task_id=task_id, input=value, target=target, annotation_id=annotation.get("id"), notes=notes)
+        return Example(task_id=task_id, input=value, target=target, annotation_id=annotation.get("id"), notes=notes,
+                       annotator=annotator_of(annotation))
 
     @abstractmethod
     def label_from_annotation(self, task_id: Any, value: Any, annotation: dict) -> tuple[Any, list[str]]:
@@ -310,6 +323,20 @@ class TaskAdapter(ABC):
     def label_column(self) -> str:
         """The label's column in a CSV export of the tasks: the control tag's name."""
         return self.from_name
+
+    @abstractmethod
+    def output_target(self, output: Any) -> Any:
+        """The model's output as a label in the form of `Example.target` (its most likely class, spans, ...)."""
+
+    def preview(self, task: dict) -> tuple[str, str]:
+        """What a report shows a person of a task: ("text", an excerpt) or ("image", its URL)."""
+        value = (task.get("data") or {}).get(getattr(self, "data_key", ""), "")
+        return "text", str(value)[:300]
+
+    @abstractmethod
+    def evaluate(self, targets: Sequence[Any], outputs: Sequence[Any]) -> dict:
+        """How good the model's outputs are against these human targets, in the task type's own metrics
+        ({name: value}, with `n` and `primary_metric` among them; adapters.noise.metrics)."""
 
     def evaluate_dropping(self, inputs: Sequence[Any], targets: Sequence[Any], dropped_mask: Any,
                           dev_fraction: float = 0.2, seed: int | None = None) -> dict:

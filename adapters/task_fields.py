@@ -18,6 +18,9 @@ CLASSES_FIELD = "relabel_classes"
 #: text generation: the old and the model's text, as the options of the re-label config's <Choices>
 CANDIDATES_FIELD = "relabel_candidates"
 
+#: a task drawn for human evaluation: the round that drew it (its "Human evaluation round N" tab filters on it)
+HUMAN_EVAL_FIELD = "relabel_human_eval"
+
 #: the fields every flagged task gets
 TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD)
 

@@ -13,6 +13,8 @@
 | RELABEL_MEDIA_REDIRECTS | redirects an image download may follow (each hop checked) | 3 |
 | RELABEL_MAX_PREDICT_TASKS | tasks one /predict request may hold | 5000 |
 | RELABEL_MAX_LOADED_MODELS | models kept loaded for /predict (least recently used ones are unloaded) | 8 |
+| RELABEL_EVAL_FIELD / RELABEL_EVAL_VALUES | tasks whose data field holds one of these values are evaluation tasks | split / dev,test,validation,eval |
+| RELABEL_EVAL_SHARE | where no task is marked: the seeded share of tasks held out for evaluation (0: none) | 0.15 |
 | RELABEL_FOLDS | K of the K-fold out-of-fold predictions | the task type's: 5, object detection 3 |
 | RELABEL_REPEATS | K-fold splits (seeds) whose out-of-fold predictions are averaged | 1 |
 | RELABEL_PREDICTION_SOURCE | out_of_fold, or in_sample (the paper's original rule) | out_of_fold |
@@ -72,7 +74,8 @@ ENVIRONMENT = {
     "job_heartbeat_timeout": "RELABEL_JOB_HEARTBEAT_TIMEOUT", "media_hosts": "RELABEL_MEDIA_HOSTS",
     "media_max_mb": "RELABEL_MEDIA_MAX_MB", "media_timeout": "RELABEL_MEDIA_TIMEOUT",
     "media_redirects": "RELABEL_MEDIA_REDIRECTS", "max_predict_tasks": "RELABEL_MAX_PREDICT_TASKS",
-    "max_loaded_models": "RELABEL_MAX_LOADED_MODELS",
+    "max_loaded_models": "RELABEL_MAX_LOADED_MODELS", "eval_field": "RELABEL_EVAL_FIELD",
+    "eval_values": "RELABEL_EVAL_VALUES", "eval_share": "RELABEL_EVAL_SHARE",
 }
 
 #: (lowest, highest) of each number a setting holds: no setting may ask for unbounded work
@@ -83,7 +86,7 @@ BOUNDS = {
     "drop_flagged_before_round": (1, 1_000_000), "max_body_mb": (1, 1024), "check_wait": (0, 90),
     "job_timeout": (60, 7 * 24 * 3600), "job_heartbeat_timeout": (5, 3600), "media_max_mb": (1, 1024),
     "media_timeout": (1, 600), "media_redirects": (0, 10), "max_predict_tasks": (1, 100_000),
-    "max_loaded_models": (1, 256),
+    "max_loaded_models": (1, 256), "eval_share": (0.0, 0.5),
 }
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -158,6 +161,9 @@ class Settings:
     media_redirects: int = 3
     max_predict_tasks: int = 5000
     max_loaded_models: int = 8
+    eval_field: str = "split"
+    eval_values: str = "dev,test,validation,eval"
+    eval_share: float = 0.15
 
     def __post_init__(self):
         if self.prediction_source not in PREDICTION_SOURCES:
@@ -201,6 +207,11 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, PROJECT_SETTINGS[name]):
                 raise ValueError(f"project setting {name!r} must be a {PROJECT_SETTINGS[name].__name__}, got {value!r}")
         return replace(self, **overrides)
+
+    @property
+    def evaluation(self) -> dict:
+        """How evaluation tasks are chosen (adapters.data.evaluation): part of what a model learns from."""
+        return {"field": self.eval_field, "values": _names(self.eval_values), "share": self.eval_share}
 
     @property
     def allowed_media_hosts(self) -> list[str]:

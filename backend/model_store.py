@@ -4,6 +4,7 @@
         versions.json              model versions, oldest first: {version, fingerprint, created_at, ...}
         <version>/                 the full-data model, plus predictions.json (out-of-fold outputs)
         jobs/<job id>.json         training job records
+        rounds/round-<n>.json      each round's report: the history every machine's next round reads
 
 A version's folder is written under a temporary name and renamed into place, so a reader never sees
 half a model. A version name is tied to the fingerprint of what it learned from (labels, settings):
@@ -116,6 +117,20 @@ class ModelStore:
 
     def save_project_settings(self, project_id: int, settings: dict) -> None:
         write_json_atomic(os.path.join(self.project_dir(project_id), "settings.json"), settings)
+
+    # --- rounds: each round's report, the history the next round reads ---------------------------
+    def save_round(self, project_id: int, report: dict) -> None:
+        write_json_atomic(os.path.join(self.project_dir(project_id), "rounds", f"round-{int(report['round'])}.json"),
+                          report)
+
+    def rounds(self, project_id: int) -> list[dict]:
+        """The project's round reports, oldest first."""
+        directory = os.path.join(self.project_dir(project_id), "rounds")
+        if not os.path.isdir(directory):
+            return []
+        reports = [read_json(os.path.join(directory, name)) for name in os.listdir(directory)
+                   if name.startswith("round-") and name.endswith(".json")]
+        return sorted((r for r in reports if r), key=lambda r: r["round"])
 
     # --- jobs ------------------------------------------------------------------------------------
     def save_job(self, job: dict) -> None:

@@ -166,6 +166,20 @@ def ttl_field(fields: dict) -> float:
     return float(value)
 
 
+@routes.get("/projects/<int:project_id>/rounds")
+def rounds(project_id: int):
+    """Every completed round's report, oldest first: the history the next round reads."""
+    return jsonify(rounds=backend().store.rounds(project_id))
+
+
+@routes.put("/projects/<int:project_id>/rounds/<int:round_number>")
+def save_round(project_id: int, round_number: int):
+    if not 1 <= round_number <= 1_000_000:
+        raise RequestError(400, "the round number must be from 1 to 1000000")
+    backend().save_round(project_id, round_number, body())
+    return jsonify(saved=round_number)
+
+
 @routes.get("/projects/<int:project_id>/round-lock")
 def round_lock(project_id: int):
     """Who holds the project's round lock and since when (never its token); 404 when nobody does."""

@@ -252,6 +252,14 @@ class Backend:
         self.store.save_project_settings(project_id, overrides)
         return self.settings_answer(project_id)
 
+    def save_round(self, project_id: int, round_number: int, report: Any) -> None:
+        """Keep a round's report with the project (any machine's next round reads it)."""
+        if not isinstance(report, dict) or report.get("round") != round_number or \
+                (report.get("project") or {}).get("id") != project_id or not isinstance(report.get("flagged_tasks"), list):
+            raise RequestError(400, f"the body must be round {round_number}'s report of project {project_id} "
+                                    f"(round, project.id and flagged_tasks)")
+        self.store.save_round(project_id, report)
+
     def stored_predictions(self, project_id: int, version: str | None) -> dict:
         """The out-of-fold outputs a model version stored (default: the latest)."""
         version = version or (self.store.latest(project_id) or {}).get("version")

@@ -16,6 +16,7 @@ from relabel.adapters.base import Progress, no_progress
 from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
 from relabel.adapters.task_fields import ROUND_FIELD
 from relabel.backend.config import Settings
+from relabel.backend.evaluation import held_out_tasks, previous_model_score, rounded
 from relabel.backend.model_store import ModelStore, write_json_atomic
 from relabel.clients.label_studio import LabelStudioClient, existing_prediction_tasks
 
@@ -63,13 +64,15 @@ def rows_left_in(tasks: list[dict], before_round: int | None) -> list[dict]:
     return [t for t in tasks if flagged_round(t) is None or flagged_round(t) >= before_round]
 
 
-def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, examples: list) -> str:
-    """What a model learns from: labeling config, adapter settings, prediction source, every (task, input, label)."""
+def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, examples: list,
+                evaluation_ids: set | frozenset = frozenset()) -> str:
+    """What a model learns from: labeling config, adapter settings, prediction source, every (task, input,
+    label), and which tasks it is scored on instead of trained on."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"adapter": adapter.name, "settings": adapter.settings(), "label_config": label_config,
                               "source": settings.prediction_source, "folds": settings.n_folds,
-                              "repeats": settings.n_repeats,
-                              "seed": settings.seed}, sort_keys=True).encode())
+                              "repeats": settings.n_repeats, "seed": settings.seed,
+                              "evaluation": sorted(evaluation_ids)}, sort_keys=True).encode())
     for example in examples:
         digest.update(json.dumps([example.task_id, example.input, example.target], default=str).encode())
     return digest.hexdigest()
@@ -113,9 +116,11 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         raise TrainingError(f"project {project_id}: {problem}")
     progress(CHECKING_STAGE, len(tasks), len(tasks))
 
-    model_fingerprint = fingerprint(adapter, settings, project.get("label_config"), examples)
+    evaluation_ids, evaluation_source = held_out_tasks(adapter, settings, tasks, labeled)
+    model_fingerprint = fingerprint(adapter, settings, project.get("label_config"), examples, evaluation_ids)
     version = store.version_for(project_id, model_fingerprint)
     stored = store.find(project_id, version)
+    previous = store.latest(project_id)
     if stored is not None:
         # Same labels, same settings: this model exists. Reuse it and only finish what a failed run left.
         log.info("model reused", extra={"project": project_id, "model_version": version})
@@ -125,7 +130,14 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         make_fold_runner = None if fold_runner_for is None else (
             lambda features, targets: fold_runner_for(project.get("label_config"), settings.adapter_options(),
                                                       features, targets))
-        record = fit_and_predict(adapter, settings, labeled, unlabeled, progress, make_fold_runner)
+        record = fit_and_predict(adapter, settings, labeled, unlabeled, progress, make_fold_runner, evaluation_ids)
+        progress("scoring the previous model", 0, 1)
+        record["evaluation"] = {
+            "source": evaluation_source, "tasks": len(evaluation_ids), "primary_metric": adapter.primary_metric,
+            "model": None if record["evaluation_model"] is None else {"version": version,
+                                                                      **record.pop("evaluation_model")},
+            "previous": previous_model_score(adapter, settings, store, project_id, previous,
+                                             [e for e in labeled if e.task_id in evaluation_ids])}
         # adapter_options let the round driver read tasks and score flags as this model did (e.g. the
         # click features): the options the adapter was built with
         record.update(model_version=version, project=project_id, label_config=project.get("label_config"),
@@ -200,8 +212,10 @@ def compare_dropped_rows(project_id: int, settings: Settings, client: LabelStudi
 
 
 def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unlabeled: list,
-                    progress: Progress, make_fold_runner=None) -> dict:
-    """Outputs for every labeled task (out of fold, or in sample) and, from the full model, every unlabeled one."""
+                    progress: Progress, make_fold_runner=None, evaluation_ids: set | None = None) -> dict:
+    """Outputs for every labeled task (out of fold, or in sample) and, from the full model, every unlabeled
+    one; the full model learns from all labeled tasks but the evaluation tasks, and is scored on them."""
+    evaluation_ids = evaluation_ids or set()
     features = adapter.featurize([e.input for e in labeled + unlabeled], progress)
     labeled_features = take(features, list(range(len(labeled))))
     targets = [e.target for e in labeled]
@@ -215,10 +229,13 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
             if run_folds is not None:
                 run_folds.close()
     progress("full-data model", 0, 1)
-    model = adapter.new_model().fit(labeled_features, targets)
+    training_rows = [i for i, e in enumerate(labeled) if e.task_id not in evaluation_ids]
+    model = adapter.new_model().fit(take(labeled_features, training_rows), [targets[i] for i in training_rows])
     progress("full-data model", 1, 1)
     if settings.prediction_source == "in_sample":
-        outputs = in_sample_outputs(model, labeled_features)
+        outputs = in_sample_outputs(model, labeled_features)  # (evaluation tasks: the model never saw them)
+    evaluation_rows = [i for i, e in enumerate(labeled) if e.task_id in evaluation_ids]
+    evaluation_outputs = list(model.predict(take(labeled_features, evaluation_rows))) if evaluation_rows else []
     unlabeled_outputs = model.predict(take(features, list(range(len(labeled), len(labeled) + len(unlabeled))))) \
         if unlabeled else []
     return {
@@ -227,11 +244,14 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
         "prediction_source": settings.prediction_source,
         "n_folds": settings.n_folds if settings.prediction_source == "out_of_fold" else None,
         "n_repeats": settings.n_repeats if settings.prediction_source == "out_of_fold" else None,
-        "items": [{"task": e.task_id, "annotation": e.annotation_id, "target": e.target,
-                   "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o)}
+        "items": [{"task": e.task_id, "annotation": e.annotation_id, "annotator": e.annotator, "target": e.target,
+                   "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
+                   "split": "evaluation" if e.task_id in evaluation_ids else "training"}
                   for e, o in zip(labeled, outputs)],
-        "unlabeled": [{"task": e.task_id, "prediction": adapter.to_prediction(o)}
+        "unlabeled": [{"task": e.task_id, "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o)}
                       for e, o in zip(unlabeled, unlabeled_outputs)],
+        "evaluation_model": rounded(adapter.evaluate([targets[i] for i in evaluation_rows], evaluation_outputs))
+        if evaluation_rows else None,
         # what of the human labels could not be used as given (e.g. spans cut through a word)
         "warnings": [{"task": e.task_id, "annotation": e.annotation_id, "note": note}
                      for e in labeled for note in e.notes],

@@ -70,6 +70,7 @@ KEY_VALUES = {
     "job": job_ids | json_values,
     "holder": st.text(max_size=300) | json_values, "token": st.text(max_size=40) | json_values,
     "ttl": st.integers(-10, 10_000) | st.floats(allow_nan=False) | json_values,
+    "round": st.integers(0, 5) | json_values, "flagged_tasks": st.lists(json_values, max_size=3) | json_values,
     **{name: setting_values for name in PROJECT_SETTINGS},
 }
 deeply_nested_json = st.builds(lambda depth, pair: pair[0] * depth + pair[1] * depth, st.integers(1, 10_000),
@@ -125,6 +126,10 @@ ROUTE_REQUESTS = {
                                                                    tuple(PROJECT_SETTINGS)),
     ("GET", "/projects/<int:project_id>/predictions"): route_requests(
         "GET", project_paths("/projects/{}/predictions"), query_keys=("model_version",)),
+    ("GET", "/projects/<int:project_id>/rounds"): route_requests("GET", project_paths("/projects/{}/rounds")),
+    ("PUT", "/projects/<int:project_id>/rounds/<int:round_number>"): route_requests(
+        "PUT", st.builds("/projects/{}/rounds/{}".format, url_project_ids, url_project_ids),
+        ("round", "project", "flagged_tasks")),
     ("GET", "/projects/<int:project_id>/round-lock"): route_requests("GET", project_paths("/projects/{}/round-lock")),
     ("POST", "/projects/<int:project_id>/round-lock"): route_requests(
         "POST", project_paths("/projects/{}/round-lock"), ("holder", "ttl")),

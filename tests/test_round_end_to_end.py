@@ -142,6 +142,33 @@ def test_round_two_after_fixes_flags_fewer(label_studio, backend, noisy_project,
     assert Counter(len(t["predictions"]) for t in tasks) == Counter({2: len(tasks)})  # model-v1 and model-v2
 
 
+def test_round_three_from_another_machine_finds_the_same_history(label_studio, backend, noisy_project, round_one,
+                                                                 tmp_path):
+    """The history lives with the project: a fresh checkout (no rounds folder) gets the same round 3."""
+    project_id, _ = noisy_project
+    elsewhere = sync_round(label_studio, backend, project_id, tmp_path / "fresh-checkout")
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    there = json.loads((tmp_path / "fresh-checkout" / "round-3" / "report.json").read_text())
+    here_run = sync_round(label_studio, backend, project_id, round_one["rounds_dir"], "--round", "3")
+    assert here_run.returncode == 0, here_run.stderr
+    here = json.loads((round_one["rounds_dir"] / "round-3" / "report.json").read_text())
+    assert there["round"] == here["round"] == 3 and there["model_version"] == here["model_version"]
+    assert [(t["task"], t["label_quality"]) for t in there["flagged_tasks"]] == \
+        [(t["task"], t["label_quality"]) for t in here["flagged_tasks"]]
+    assert there["history"] == here["history"] and [h["round"] for h in there["history"]] == [1, 2]
+    assert there["suppressed_tasks"] == here["suppressed_tasks"]
+    stored = requests.get(f"{backend.url}/projects/{project_id}/rounds", timeout=30).json()["rounds"]
+    assert [r["round"] for r in stored] == [1, 2, 3]
+    # every round scores its model on the evaluation tasks, and the round before's model on the same labels
+    evaluation = here["evaluation"]
+    assert evaluation["tasks"] > 0 and 0.5 < evaluation["model"]["accuracy"] <= 1
+    assert evaluation["previous"]["version"] == here["history"][-1]["model_version"]
+    assert 0 < evaluation["previous"]["accuracy"] <= 1
+    assert here["history"][-1]["evaluation"]["model"]["accuracy"] > 0
+    for name in ("report.html", "chart.png", "report.md"):
+        assert (tmp_path / "fresh-checkout" / "round-3" / name).stat().st_size > 1000
+
+
 def test_dry_run_writes_nothing(label_studio, backend, tmp_path):
     project_id, _ = create_noisy_project(label_studio, "dry run", n_items=40, seed=3)
     def state():

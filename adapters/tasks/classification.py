@@ -12,6 +12,7 @@ import numpy as np
 from relabel.adapters.base import (ControlOnObject, Disagreement, InvalidTask, TaskAdapter, UnsupportedLabelConfig,
                                    first_control_on, task_data_value)
 from relabel.adapters.noise.flags import FlagOptions, flag_labels
+from relabel.adapters.noise.metrics import classification_metrics
 from relabel.adapters.noise.probabilities import class_flag_ingredients, estimate_noise_rate
 
 SINGLE_CHOICE_MODES = ("single", "single-radio")
@@ -115,6 +116,13 @@ class ClassificationAdapter(TaskAdapter):
                                 "probability_of_human_label": round(float(pred_probs[i, labels[i]]), 6)})
             for i, task_id in enumerate(task_ids)
         ]
+
+    def output_target(self, output: np.ndarray) -> str:
+        return self.classes[int(np.asarray(output, dtype=float).argmax())]
+
+    def evaluate(self, targets: Sequence[str], outputs: Sequence[np.ndarray]) -> dict:
+        labels, pred_probs = self._arrays(targets, outputs)
+        return classification_metrics(labels, pred_probs.argmax(axis=1), len(self.classes))
 
     def average_outputs(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
         return np.mean([np.asarray(o, dtype=float) for o in outputs], axis=0)

@@ -17,10 +17,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from relabel.adapters.base import (Disagreement, Example, InvalidTask, Progress, RoundPolicy, TaskAdapter,
-                                   UnsupportedLabelConfig, latest_annotation, no_progress, task_data_value)
+                                   UnsupportedLabelConfig, annotator_of, latest_annotation, no_progress,
+                                   task_data_value)
 from relabel.adapters.models.click_model import ClickFeatures, ClickModel, dev_metrics_with_and_without, featurize_rows
 from relabel.adapters.noise.clicks import click_errors, flag_click_errors
 from relabel.adapters.noise.flags import FlagIngredients, FlagOptions, flag_labels
+from relabel.adapters.noise.metrics import click_metrics
 from relabel.adapters.noise.probabilities import estimate_noise_rate, find_confident_label_issues
 from relabel.adapters.task_fields import is_relabel_field
 from relabel.adapters.tasks.classification import SINGLE_CHOICE_MODES, single_choice
@@ -139,6 +141,7 @@ class ClickAdapter(TaskAdapter):
     default_folds = 5
     # the paper drops noisy click rows rather than have humans re-label a click log
     round_policy = RoundPolicy.DROP_ROWS
+    primary_metric = "auc"
 
     @classmethod
     def parse_config(cls, label_config: str) -> ClickConfig:
@@ -204,7 +207,8 @@ class ClickAdapter(TaskAdapter):
         if annotation is not None:
             target, _ = self.label_from_annotation(task_id, value, annotation)
             if target is not None:
-                return Example(task_id=task_id, input=value, target=target, annotation_id=annotation.get("id"))
+                return Example(task_id=task_id, input=value, target=target, annotation_id=annotation.get("id"),
+                               annotator=annotator_of(annotation))
         logged = self._logged_click(task) if self.label_field is not None else None
         return Example(task_id=task_id, input=value, target=logged)
 
@@ -333,6 +337,16 @@ class ClickAdapter(TaskAdapter):
                                       human=self.choices[int(labels[i])],
                                       model=self.choices[int(probabilities[i] >= 0.5)], facts=facts))
         return found
+
+    def output_target(self, output: dict) -> int:
+        return int(float(output["click_probability"]) >= 0.5)
+
+    def preview(self, task: dict) -> tuple[str, str]:
+        row = self.input_from_task(task)
+        return "text", ", ".join(f"{name}={value}" for name, value in row.items())[:300]
+
+    def evaluate(self, targets: Sequence[int], outputs: Sequence[dict]) -> dict:
+        return click_metrics(*self._arrays(targets, outputs))
 
     def estimate_noise_rate(self, targets: Sequence[int], outputs: Sequence[dict]) -> float | None:
         if not len(targets):

@@ -42,6 +42,9 @@ class ImageClassificationAdapter(ClassificationAdapter):
         return {"image_model": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
                 "batch_size": self.batch_size, "seed": self.seed, "train_options": self.train_options}
 
+    def preview(self, task: dict) -> tuple[str, str]:
+        return "image", str((task.get("data") or {}).get(self.data_key, ""))
+
     def read_input(self, task_id: Any, value: Any) -> str:
         return local_image(task_id, self.data_key, value, self.fetch_media)
 

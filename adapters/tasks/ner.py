@@ -20,6 +20,7 @@ from relabel.adapters.base import (ControlOnObject, Disagreement, InvalidTask, P
                                    task_data_value)
 from relabel.adapters.models.text_encoders import DEFAULT_ENCODER
 from relabel.adapters.noise.flags import FlagIngredients, FlagOptions, flag_labels, flag_lowest_quality
+from relabel.adapters.noise.metrics import entity_metrics
 from relabel.adapters.noise.probabilities import find_confident_label_issues, label_quality_scores
 from relabel.adapters.noise.spans import (ERROR_MEANINGS, Span, class_probabilities, compare_spans, differing_classes,
                                           locate_span, sentence_scores, spans_to_tags, tag_names, tags_to_spans,
@@ -75,6 +76,7 @@ class NerAdapter(TaskAdapter):
     # Per word, then the sentence's worst word: it ranks corrupted sentences best on CoNLL-2003
     # (AUPRC 0.91 against 0.81 for normalized_margin; benchmarks/RESULTS.md section 5).
     default_quality_method = "confidence_weighted_entropy"
+    primary_metric = "entity_f1"
 
     error_kinds = ERROR_MEANINGS
 
@@ -240,6 +242,13 @@ class NerAdapter(TaskAdapter):
                 errors={kind: dict(counts) for kind, counts in errors[i].items() if counts},
                 facts={"worst_word": worst_word}))
         return disagreements
+
+    def output_target(self, output: TagProbabilities) -> list[list]:
+        return [list(span) for span in self.predicted_spans(output)]
+
+    def evaluate(self, targets: Sequence[Any], outputs: Sequence[TagProbabilities]) -> dict:
+        return entity_metrics([[tuple(s) for s in spans] for spans in targets],
+                              [self.predicted_spans(o) for o in outputs])
 
     def estimate_noise_rate(self, targets: Sequence[Any], outputs: Sequence[TagProbabilities]) -> float | None:
         if not len(targets):

@@ -23,6 +23,7 @@ from relabel.adapters.models.object_detector import DEFAULT_DETECTION_MODEL, Box
 from relabel.adapters.noise.boxes import (ERROR_MEANINGS, BoxErrorOptions, as_boxes, box_corners, compare_boxes,
                                           errors_per_class, image_quality, label_studio_to_yolo, yolo_to_label_studio)
 from relabel.adapters.noise.flags import FlagIngredients, FlagOptions, flag_labels, flag_lowest_quality
+from relabel.adapters.noise.metrics import detection_metrics
 
 MODEL_FILE = "detection_model.json"
 
@@ -31,6 +32,7 @@ class ObjectDetectionAdapter(TaskAdapter):
     name = "object-detection"
     description = "<RectangleLabels> on an <Image>"
     default_folds = 3  # a detector per fold is costly
+    primary_metric = "map50"
 
     error_kinds = ERROR_MEANINGS
 
@@ -179,6 +181,19 @@ class ObjectDetectionAdapter(TaskAdapter):
                              label_classes=tuple(sorted({b[4] for b in targets[i]})),
                              errors=_errors_by_kind(errors[i], self.classes))
                 for i, task_id in enumerate(task_ids)]
+
+    def output_target(self, output: BoxSet) -> list:
+        shown = self._shown(output)
+        return sorted(([round(float(v), 6) for v in box] + [self.classes[int(c)]] for box, c in
+                       zip(shown.boxes, shown.classes)), key=lambda b: (b[4], b[:4]))
+
+    def preview(self, task: dict) -> tuple[str, str]:
+        return "image", str((task.get("data") or {}).get(self.data_key, ""))
+
+    def evaluate(self, targets: Sequence[list], outputs: Sequence[BoxSet]) -> dict:
+        humans = [self.human_boxes(t) for t in targets]
+        return detection_metrics([(h.boxes, h.classes) for h in humans],
+                                 [(o.boxes, o.classes, o.scores) for o in outputs], len(self.classes))
 
     def _shown(self, output: BoxSet) -> BoxSet:
         keep = output.scores >= self.prediction_confidence

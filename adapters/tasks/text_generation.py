@@ -34,6 +34,7 @@ from relabel.adapters.base import (Disagreement, InvalidTask, Progress, TaskAdap
                                    non_empty_text, task_data_value)
 from relabel.adapters.models.seq2seq import DEFAULT_GENERATION_MODEL
 from relabel.adapters.noise.flags import FlagIngredients, FlagOptions, flag_labels, flag_lowest_quality
+from relabel.adapters.noise.metrics import text_metrics
 from relabel.adapters.noise.texts import text_scores
 from relabel.adapters.task_fields import CANDIDATES_FIELD
 
@@ -96,6 +97,7 @@ class TextGenerationAdapter(TaskAdapter):
     description = "<TextArea> answers for a <Text>"
     default_folds = 5
     labels_are_classes = False  # free text: no per-class counts in the report
+    primary_metric = "exact_match"
     relabel_field_names = (CANDIDATES_FIELD,)
 
     @classmethod
@@ -214,6 +216,12 @@ class TextGenerationAdapter(TaskAdapter):
                              facts={"chrf": round(float(quality[i]) * 100, 2), "bleu": round(float(scores.bleu[i]), 2),
                                     "shares_token": bool(scores.shares_token[i])})
                 for i, task_id in enumerate(task_ids)]
+
+    def output_target(self, output: str) -> str:
+        return output
+
+    def evaluate(self, targets: Sequence[str], outputs: Sequence[str]) -> dict:
+        return text_metrics(targets, outputs)
 
     def relabel_fields(self, disagreement: Disagreement) -> dict:
         """The old answer and the model's, as the candidate Choices' options (the module docstring's config)."""

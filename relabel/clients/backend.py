@@ -69,3 +69,10 @@ class BackendClient:
 
     def release_round_lock(self, project_id: int, token: str) -> bool:
         return self._request("DELETE", f"/projects/{project_id}/round-lock", json={"token": token})["released"]
+
+    def rounds(self, project_id: int) -> list[dict]:
+        """The project's completed rounds' reports, oldest first."""
+        return self._request("GET", f"/projects/{project_id}/rounds")["rounds"]
+
+    def save_round(self, project_id: int, report: dict) -> None:
+        self._request("PUT", f"/projects/{project_id}/rounds/{report['round']}", json=report)

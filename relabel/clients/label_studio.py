@@ -113,6 +113,11 @@ class LabelStudioClient:
         (relabel.clients.media) into `cache_dir`: the `MediaFetcher` adapters take."""
         return MediaFetcher(self.media_policy, self._media_token, cache_dir).fetch
 
+    def users(self) -> dict[int, str]:
+        """Label Studio's users: id -> e-mail (for the report's annotators; never logged)."""
+        users = self._call("listing users", self._sdk.users.list)
+        return {user.id: user.email or user.username or f"user {user.id}" for user in users}
+
     # --- Data Manager tabs ----------------------------------------------------------------------
     def list_views(self, project_id: int) -> list[dict]:
         views = self._call(f"listing tabs of project {project_id}", self._sdk.views.list, project=project_id)

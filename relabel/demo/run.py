@@ -21,6 +21,7 @@ import requests
 
 from relabel.demo.data import LABEL_CONFIG, as_label_studio_tasks, make_dataset
 from relabel.rounds import cli as sync_round
+from relabel.rounds.chart import history_rows
 from relabel.stack import free_port, start_backend, start_label_studio
 
 PROJECT_TITLE = "Re-Label demo: topics with noisy labels"
@@ -110,9 +111,30 @@ def ensure_project(state: dict, demo_dir: Path) -> tuple[int, dict]:
     return project.id, truth
 
 
+def simulate_annotator(state: dict, project_id: int, truth: dict, demo_dir: Path) -> int:
+    """Answer every task of the last round's tab with its true label, as a careful annotator would: the
+    demo's stand-in for a person fixing labels between rounds. Returns how many tasks it answered."""
+    from label_studio_sdk import LabelStudio
+
+    from relabel.demo.data import annotation_result
+
+    reports = sorted((demo_dir / "rounds").glob("round-*/report.json"), key=lambda p: int(p.parent.name.split("-")[1])
+                     if p.parent.name.split("-")[1].isdigit() else 0)
+    if not reports:
+        return 0
+    ls = LabelStudio(base_url=state["label_studio_url"], api_key=state["token"])
+    flagged = json.loads(reports[-1].read_text())["flagged_tasks"]
+    for task in flagged:
+        ls.annotations.create(id=task["task"], result=annotation_result(truth[task["task"]]["true_label"]))
+    return len(flagged)
+
+
 def main(argv: list[str] | None = None, demo_dir: Path = Path(".demo")) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stop", action="store_true", help="stop the demo's services")
+    parser.add_argument("--simulate-annotator", action="store_true",
+                        help="before the next round, answer the last round's tab with the true labels (the demo "
+                             "knows them), as a person fixing labels would")
     options = parser.parse_args(argv)
     demo_dir = demo_dir.resolve()
     if options.stop:
@@ -120,6 +142,9 @@ def main(argv: list[str] | None = None, demo_dir: Path = Path(".demo")) -> int:
         return 0
     state = start_services(demo_dir)
     project_id, truth = ensure_project(state, demo_dir)
+    if options.simulate_annotator:
+        print(f"Simulated annotator: answered {simulate_annotator(state, project_id, truth, demo_dir)} task(s) of the "
+              f"last round's tab with their true labels")
     os.environ.update(LABEL_STUDIO_URL=state["label_studio_url"], LABEL_STUDIO_API_KEY=state["token"])
     code = sync_round.main(["--project", str(project_id), "--backend-url", state["backend_url"],
                             "--rounds-dir", str(demo_dir / "rounds")])
@@ -133,8 +158,13 @@ def main(argv: list[str] | None = None, demo_dir: Path = Path(".demo")) -> int:
     if report["round"] == 1:
         print(f"; the dataset has {sum(row['flipped'] for row in truth.values())} wrong labels in all", end="")
     print(".")
+    scores = [(row["round"], row["score"]) for row in history_rows(report) if row["score"] is not None]
+    if scores:
+        metric = report["evaluation"]["primary_metric"]
+        print(f"Model score ({metric} on the evaluation tasks): "
+              + " -> ".join(f"round {number} {score:.3f}" for number, score in scores))
     print(f"\nOpen {report['tab_url']}\nLog in as {USERNAME} / {state['password']}")
-    print("Fix labels in the tab, then run this command again for the next round. "
-          "Stop the services with: .venv/bin/python scripts/demo.py --stop")
+    print(f"The round's report with its chart: {report_files[-1].parent / 'report.html'}")
+    print("Fix labels in the tab (or let --simulate-annotator do it), then run this command again for the next "
+          "round. Stop the services with: .venv/bin/python scripts/demo.py --stop")
     return 0
-

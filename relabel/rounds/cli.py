@@ -93,7 +93,12 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
     parser.add_argument("--per-class", action="store_true",
                         help="also one tab per class, \"Re-label round N — <class>\", for labelers who work one class "
                              "at a time")
-    parser.add_argument("--rounds-dir", default="rounds", help="where round-N/report.{json,md} go (default: rounds)")
+    parser.add_argument("--human-eval", type=int, default=0, metavar="N",
+                        help="draw N tasks nobody labeled into a \"Human evaluation round R\" tab; later rounds "
+                             "report the model's agreement with people's labels of them")
+    parser.add_argument("--rounds-dir", default="rounds",
+                        help="where round-N/report.{json,md,html} and chart.png are exported (default: rounds); the "
+                             "history itself stays with the project in the backend")
     parser.add_argument("--dry-run", action="store_true", help="train and report, write nothing to Label Studio")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for training")
     parser.add_argument("--start-timeout", type=float, default=60,
@@ -115,7 +120,9 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
         backend_url=args.backend_url, backend_url_for_label_studio=args.backend_url_for_label_studio,
         basic_auth=(basic_auth_user, env("BASIC_AUTH_PASS", "")) if basic_auth_user else None,
         round=args.round, folds=args.folds, repeats=args.repeats, prediction_source=args.prediction_source,
-        flags=flags, per_class=args.per_class, rounds_dir=args.rounds_dir, dry_run=args.dry_run,
+        flags=flags, per_class=args.per_class, human_eval=max(0, args.human_eval),
+        media_hosts=tuple(h.strip() for h in env("RELABEL_MEDIA_HOSTS", "").split(",") if h.strip()),
+        rounds_dir=args.rounds_dir, dry_run=args.dry_run,
         timeout=args.timeout, start_timeout=args.start_timeout, poll_interval=args.poll_interval, quiet=args.quiet)
 
 
@@ -128,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sync_round: error: {error}" + (f" ({detail})" if detail else ""), file=sys.stderr)
         return 1
     print(report_markdown(report))
-    print(f"Report: {report['report_dir']}/report.md")
+    print(f"Report: {report['report_dir']}/report.md (and report.html, with the chart)")
     if report["tab_url"]:
         print(f"{report['tab_title']} tab: {report['tab_url']}")
     for class_name, url in report.get("class_tabs", {}).items():

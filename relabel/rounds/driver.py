@@ -13,21 +13,24 @@ from pathlib import Path
 
 from relabel.adapters import UnsupportedLabelConfig, adapter_for_config
 from relabel.clients.backend import BackendClient
-from relabel.clients.label_studio import LabelStudioClient
+from relabel.clients.label_studio import LabelStudioClient, LabelStudioError
+from relabel.clients.media import MediaPolicy
 from relabel.rounds.errors import RoundError
-from relabel.rounds.history import earlier_reports
+from relabel.rounds.history import project_history
+from relabel.rounds.human_eval import draw_sample
 from relabel.rounds.jobs import ensure_backend_connected, run_backend_job, train_through_label_studio
 from relabel.rounds.locks import RoundLock
 from relabel.rounds.options import RoundOptions
 from relabel.rounds.policies import ScoredRoundView, policy_for
-from relabel.rounds.publishing import publish_round, write_report_files
+from relabel.rounds.publishing import publish_round, task_previews, write_report_files
 from relabel.rounds.scoring import score_round
 from relabel.rounds.tabs import next_round
 
 
 def run_round(options: RoundOptions) -> dict:
     """Run (or re-run) a round; returns its report (report.json's content, plus `report_dir`)."""
-    ls = LabelStudioClient(options.label_studio_url, options.api_key)
+    ls = LabelStudioClient(options.label_studio_url, options.api_key,
+                           media_policy=MediaPolicy(options.label_studio_url.rstrip("/"), options.media_hosts))
     backend = BackendClient(options.backend_url, options.basic_auth)
     project_id = options.project
     project = ls.get_project(project_id)
@@ -62,8 +65,10 @@ def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: Bac
     # Read tasks and score as the backend's model did (e.g. which data fields are click features).
     adapter = adapter_for_config(label_config, {adapter.name: stored.get("adapter_options") or {}})
     rounds_dir = Path(options.rounds_dir)
-    scored = score_round(adapter, stored, project, round_number, earlier_reports(rounds_dir, project_id, round_number),
-                         options.flags, policy, options.dry_run)
+    scored = score_round(adapter, stored, project, round_number,
+                         project_history(backend, project_id, round_number, rounds_dir), options.flags, policy,
+                         options.dry_run, people=label_studio_people(ls),
+                         predictions_of=lambda version: backend.predictions(project_id, version))
 
     out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
     tasks = ls.list_tasks(project_id) if policy.reads_tasks(options.dry_run) else []
@@ -71,12 +76,24 @@ def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: Bac
     report.update(policy.finish(backend, ScoredRoundView(
         project_id, scored.model_version, stored["items"], {d.task_id for d in scored.flags}, adapter.label_column,
         tasks, out_dir), options))
+    sample = draw_sample(stored, options.human_eval, project_id, round_number) if options.human_eval else []
+    report["human_eval_sample"] = {"tasks": sample, "model_version": scored.model_version} if sample else None
     tab_url, class_tabs = None, {}
     if not options.dry_run:
         lock.check()
         tab_url, class_tabs = publish_round(ls, project_id, scored, adapter, policy, tasks, options.per_class,
-                                            options.quiet)
+                                            options.quiet, sample)
     report.update(tab_url=tab_url, class_tabs=class_tabs)
-    write_report_files(out_dir, report)
+    if not options.dry_run:
+        backend.save_round(project_id, report)  # the history, with the project: any machine's next round reads it
+    write_report_files(out_dir, report, task_previews(ls, adapter, report, str(rounds_dir / ".media")), ls.url)
     report["report_dir"] = str(out_dir)
     return report
+
+
+def label_studio_people(ls: LabelStudioClient) -> dict[int, str]:
+    """User id -> e-mail, for the report's annotators (empty when this token may not list users)."""
+    try:
+        return ls.users()
+    except LabelStudioError:
+        return {}

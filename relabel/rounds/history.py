@@ -33,10 +33,32 @@ def earlier_reports(rounds_dir: Path, project_id: int, round_number: int) -> lis
     return reports
 
 
+def project_history(backend, project_id: int, round_number: int, rounds_dir: Path) -> list[dict]:
+    """The reports of the project's completed rounds before `round_number`, oldest first, from the backend,
+    which keeps them with the project (any machine's next round finds them). A project whose history the
+    backend does not have yet takes the reports a rounds folder kept (rounds run before the backend kept
+    them), and gives them to the backend."""
+    kept = [report for report in backend.rounds(project_id) if report["round"] < round_number]
+    if kept:
+        return kept
+    local = earlier_reports(rounds_dir, project_id, round_number)
+    for report in local:
+        backend.save_round(project_id, report)
+    return local
+
+
 def round_history(reports: list[dict], current_labels: dict) -> list[dict]:
-    """Each earlier round: its model, how many it flagged, and what humans did with them since."""
+    """Each earlier round: its model and score, how many wrong labels it estimated, how many it flagged,
+    and what humans did with them since."""
     return [{"round": report["round"], "model_version": report["model_version"], "flagged": report["flagged"],
+             "evaluation": report.get("evaluation"), "estimated_wrong_labels": estimated_wrong_labels(report),
              "outcome": previous_round_outcome(report["flagged_tasks"], current_labels)} for report in reports]
+
+
+def estimated_wrong_labels(report: dict) -> int | None:
+    """A report's estimate of the wrong labels among its labeled tasks."""
+    rate = report.get("estimated_noise_rate")
+    return None if rate is None else round(rate * report["labeled"])
 
 
 def previous_round_outcome(previous_flags: Iterable[dict], current_labels: dict[int, dict]) -> dict:

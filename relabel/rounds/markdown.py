@@ -13,6 +13,7 @@ def report_markdown(report: dict, top: int = 20) -> str:
               + (f", {report['n_folds']} folds" if report["n_folds"] else "")
               + (f" x {repeats} repeats" if repeats > 1 else "") + ")",
               f"- labeled tasks: {report['labeled']}"]
+    lines += evaluation_lines(report.get("evaluation"))
     if report.get("estimated_noise_rate") is not None:
         lines.append(f"- estimated label noise: {report['estimated_noise_rate']:.1%} of labeled tasks "
                      f"(about {round(report['estimated_noise_rate'] * report['labeled'])} wrong labels)")
@@ -20,6 +21,9 @@ def report_markdown(report: dict, top: int = 20) -> str:
     what = "dropped from the training set" if dropped else "flagged for re-labeling"
     lines.append(f"- {what}: {report['flagged']} ({report['flagged_share']:.1%} of labeled tasks)"
                  + (f"; rule {detection['flag_rule']}, ranked by {detection['quality_method']}" if detection else ""))
+    if report.get("flagged_evaluation"):
+        lines.append(f"- of them evaluation tasks: {report['flagged_evaluation']} of {report['evaluation_tasks']} "
+                     f"(first in the tab: a wrong label there misleads every score)")
     if report.get("suppressed_confirmed"):
         lines.append(f"- not shown again: {report['suppressed_confirmed']} task(s) that humans confirmed in earlier "
                      f"rounds, which the model doubts no more than then (margin {detection.get('confirmation_margin')})")
@@ -51,6 +55,10 @@ def report_markdown(report: dict, top: int = 20) -> str:
               "| rank | task | human | model | label quality |", "|---:|---:|---|---|---:|"]
     lines += [f"| {t['rank']} | {t['task']} | {table_cell(t['human'])} | {table_cell(t['model'])} | "
               f"{t['label_quality']:.3f} |" for t in report["flagged_tasks"][:top]]
+    if report.get("annotators"):
+        lines += annotator_lines(report["annotators"])
+    if report.get("human_evaluation"):
+        lines += human_evaluation_lines(report["human_evaluation"])
     if report.get("warnings"):
         lines += ["", f"## Labels not used as given ({len(report['warnings'])})", ""]
         lines += [f"- task {w['task']} (annotation {w['annotation']}): {w['note']}" for w in report["warnings"][:top]]
@@ -75,6 +83,50 @@ def report_markdown(report: dict, top: int = 20) -> str:
                          f"{outcome.get('changed', '-')} | {'-' if precision is None else f'{precision:.1%}'} | "
                          f"{outcome.get('confirmed', '-')} | {outcome.get('not_reviewed', '-')} |")
     return "\n".join(lines) + "\n"
+
+
+def evaluation_lines(evaluation: dict | None) -> list[str]:
+    """The model's score on the evaluation tasks, and the round before's model on the same labels."""
+    if not evaluation:
+        return []
+    metric, model = evaluation.get("primary_metric"), evaluation.get("model") or {}
+    if model.get(metric) is None:
+        return [f"- model score: none ({evaluation.get('source')})"]
+    others = ", ".join(f"{name} {value:.3f}" for name, value in model.items()
+                       if name not in (metric, "version", "n") and isinstance(value, float))
+    lines = [f"- model score on {evaluation['tasks']} evaluation tasks ({evaluation['source']}): {metric} "
+             f"{model[metric]:.3f}" + (f" ({others})" if others else "")]
+    previous = evaluation.get("previous") or {}
+    if previous.get(metric) is not None:
+        lines.append(f"- the round before's model `{previous['version']}` on the same labels: {metric} "
+                     f"{previous[metric]:.3f}")
+    elif previous.get("problem"):
+        lines.append(f"- the round before's model `{previous['version']}`: {previous['problem']}")
+    return lines
+
+
+def annotator_lines(annotators: list[dict]) -> list[str]:
+    lines = ["", "## Annotators", "", "Labels: current labels they made; reviewed: flagged labels they re-labeled; "
+             "overturned: their flagged labels that people changed since.", "",
+             "| annotator | labels | reviewed | their flagged labels reviewed | overturned | overturn rate | "
+             "overturned, by class |", "|---|---:|---:|---:|---:|---:|---|"]
+    for row in annotators:
+        rate = "-" if row["overturn_rate"] is None else f"{row['overturn_rate']:.1%}"
+        by_class = ", ".join(f"{name}: {count}" for name, count in row["overturned_per_class"].items())
+        lines.append(f"| {table_cell(row['name'])} | {row['labels']} | {row['reviewed']} | {row['flagged_reviewed']} | "
+                     f"{row['overturned']} | {rate} | {table_cell(by_class)} |")
+    return lines
+
+
+def human_evaluation_lines(results: list[dict]) -> list[str]:
+    lines = ["", "## Human evaluation", "", "| round | model | sampled | labeled by people | agreement | 95% interval |",
+             "|---:|---|---:|---:|---:|---|"]
+    for row in results:
+        agreement = "-" if row["agreement"] is None else f"{row['agreement']:.1%}"
+        interval = "-" if row["low"] is None else f"{row['low']:.1%} - {row['high']:.1%}"
+        lines.append(f"| {row['round']} | {row['model_version']} | {row['sampled']} | {row['labeled']} | "
+                     f"{agreement} | {interval} |")
+    return lines
 
 
 def table_cell(text) -> str:

@@ -15,7 +15,11 @@ class RoundOptions:
     None: the same) and `basic_auth` its credentials, if it requires them. `round`: the round to (re-)run
     (None: one past the last completed round). `folds`, `repeats` and `prediction_source` set how the
     backend predicts this project (None: the backend's default). `flags` decide which labels go back to
-    humans; `per_class` adds one tab per class. Reports go to `rounds_dir`/round-N/. `dry_run` trains and
+    humans; `per_class` adds one tab per class; `human_eval` draws that many unlabeled tasks into a
+    "Human evaluation round N" tab (later rounds score the model on people's labels of them);
+    `media_hosts` (RELABEL_MEDIA_HOSTS): besides Label Studio's, hosts the HTML report's thumbnails may
+    come from. Reports are exported to `rounds_dir`/round-N/ (the history stays with the project, in
+    the backend). `dry_run` trains and
     reports without writing to Label Studio. `timeout` bounds the wait for training, `start_timeout` the
     wait for Label Studio to start it; `quiet` hides progress bars.
     """
@@ -32,6 +36,8 @@ class RoundOptions:
     prediction_source: str | None = None
     flags: FlagOptions = field(default_factory=FlagOptions)
     per_class: bool = False
+    human_eval: int = 0
+    media_hosts: tuple[str, ...] = ()
     rounds_dir: str = "rounds"
     dry_run: bool = False
     timeout: float = 6 * 3600

@@ -6,14 +6,16 @@ renders it); the round driver does the I/O.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, Set
 
 from relabel.adapters.base import Disagreement
 
 
-def ranked_flags(disagreements: Sequence[Disagreement]) -> list[Disagreement]:
-    """The flagged disagreements, most suspicious (lowest label quality) first; ties by task id."""
-    return sorted((d for d in disagreements if d.flagged), key=lambda d: (d.label_quality, d.task_id))
+def ranked_flags(disagreements: Sequence[Disagreement], first: Set[int] = frozenset()) -> list[Disagreement]:
+    """The flagged disagreements, most suspicious (lowest label quality) first; ties by task id. Tasks in
+    `first` (the evaluation tasks: a wrong label there misleads every score) come before the others."""
+    return sorted((d for d in disagreements if d.flagged),
+                  key=lambda d: (d.task_id not in first, d.label_quality, d.task_id))
 
 
 def build_report(*, round_number: int, project: dict, model_version: str, stored: dict,
@@ -21,7 +23,8 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
                  history: list[dict], tab_url: str | None, dry_run: bool, detection: dict | None = None,
                  estimated_noise_rate: float | None = None, suppressed: Sequence[int] = (),
                  label_keys: dict[int, str] | None = None, labels_are_classes: bool = True,
-                 error_kinds: Mapping[str, str] | None = None) -> dict:
+                 error_kinds: Mapping[str, str] | None = None, evaluation_tasks: Set[int] = frozenset(),
+                 annotators: Mapping[int, int | None] | None = None) -> dict:
     """The round's report as a plain dict (report.json); relabel.rounds.markdown renders it.
 
     Classes come from each disagreement's `held_classes` (classes in the human label) and
@@ -30,9 +33,12 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
     each label differs in `Disagreement.errors`, summed per class in `errors_per_class`; for them
     "human label -> model label" pairs mean nothing. `label_keys` (task -> `TaskAdapter.target_key`)
     let the next round tell a changed label from a confirmed one. Without `labels_are_classes` (free
-    text) there are no per-class counts and no pairs.
+    text) there are no per-class counts and no pairs. Flags of `evaluation_tasks` come first and are
+    counted apart; `annotators` (task -> who made its label) go with each flagged task, for the next
+    round's per-annotator counts.
     """
-    flags = ranked_flags(disagreements)
+    flags = ranked_flags(disagreements, evaluation_tasks)
+    annotators = annotators or {}
     per_class = Counter(c for d in disagreements for c in d.held_classes) if labels_are_classes else Counter()
     flagged_per_class = Counter(c for d in flags for c in d.flagged_classes) if labels_are_classes else Counter()
     error_kinds = dict(error_kinds or {})
@@ -58,6 +64,8 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
         "labeled": len(disagreements),
         "estimated_noise_rate": None if estimated_noise_rate is None else round(estimated_noise_rate, 4),
         "flagged": len(flags),
+        "evaluation_tasks": len(evaluation_tasks),
+        "flagged_evaluation": sum(d.task_id in evaluation_tasks for d in flags),
         "suppressed_confirmed": len(suppressed),
         "suppressed_tasks": sorted(suppressed),
         "flagged_share": round(len(flags) / len(disagreements), 4) if disagreements else 0.0,
@@ -71,8 +79,10 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
         "flips": [{"human": human, "model": model, "count": count}
                   for (human, model), count in flips.most_common()],
         "flagged_tasks": [{"rank": rank, "task": d.task_id, "annotation": annotations.get(d.task_id),
-                           "human": d.human, "label_key": label_keys.get(d.task_id, d.human), "model": d.model,
+                           "annotator": annotators.get(d.task_id), "human": d.human,
+                           "label_key": label_keys.get(d.task_id, d.human), "model": d.model,
                            "label_quality": round(d.label_quality, 6),
+                           "split": "evaluation" if d.task_id in evaluation_tasks else "training",
                            **d.detail} for rank, d in enumerate(flags, start=1)],
         "history": history,
         "tab_url": tab_url,

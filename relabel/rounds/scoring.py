@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Callable
 
 from relabel.adapters.base import Disagreement, TaskAdapter
 from relabel.adapters.noise.flags import FlagOptions
+from relabel.rounds.annotators import annotator_summary
 from relabel.rounds.history import apply_confirmation_memory, confirmed_label_quality
+from relabel.rounds.human_eval import human_evaluation
 from relabel.rounds.policies import RelabelRound
 from relabel.rounds.report import build_report, ranked_flags
 
@@ -25,10 +28,13 @@ class ScoredRound:
 
 
 def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number: int, earlier_reports: list[dict],
-                flag_options: FlagOptions, policy: RelabelRound, dry_run: bool = False) -> ScoredRound:
+                flag_options: FlagOptions, policy: RelabelRound, dry_run: bool = False,
+                people: dict[int, str] | None = None,
+                predictions_of: Callable[[str], dict] | None = None) -> ScoredRound:
     """Flag the labels of a model's stored out-of-fold outputs (GET /projects/N/predictions) under
     `flag_options`; labels humans already kept when shown (`earlier_reports`, oldest first) are not
-    flagged again without clearly stronger doubt."""
+    flagged again without clearly stronger doubt. `people` names the annotators (user id -> e-mail);
+    `predictions_of(version)` reads an earlier model's stored outputs, for human evaluation."""
     items = stored["items"]
     targets = [item["target"] for item in items]
     outputs = [adapter.output_from_json(item["output"]) for item in items]
@@ -41,12 +47,19 @@ def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number:
     history = policy.history(earlier_reports, current_labels)
     disagreements, suppressed = apply_confirmation_memory(
         disagreements, confirmed_label_quality(earlier_reports, current_labels), options.confirmation_margin)
+    evaluation_tasks = {item["task"] for item in items if item.get("split") == "evaluation"}
     report = build_report(round_number=round_number, project=project, model_version=stored["model_version"],
                           stored=stored, disagreements=disagreements,
                           annotations={item["task"]: item["annotation"] for item in items}, history=history,
                           tab_url=None, dry_run=dry_run, detection=asdict(options), suppressed=suppressed,
                           estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs), label_keys=label_keys,
-                          labels_are_classes=adapter.labels_are_classes, error_kinds=adapter.error_kinds)
-    report["tab_title"] = policy.tab_title.format(round_number)
-    return ScoredRound(round_number, stored["model_version"], disagreements, ranked_flags(disagreements), suppressed,
-                       report)
+                          labels_are_classes=adapter.labels_are_classes, error_kinds=adapter.error_kinds,
+                          evaluation_tasks=evaluation_tasks,
+                          annotators={item["task"]: item.get("annotator") for item in items})
+    report.update(tab_title=policy.tab_title.format(round_number), evaluation=stored.get("evaluation"),
+                  annotators=annotator_summary(items, earlier_reports, people or {}, adapter.labels_are_classes,
+                                               label_keys),
+                  human_evaluation=human_evaluation(earlier_reports, items, adapter, predictions_of)
+                  if predictions_of else [])
+    return ScoredRound(round_number, stored["model_version"], disagreements,
+                       ranked_flags(disagreements, evaluation_tasks), suppressed, report)

@@ -14,13 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm import tqdm
 
-from relabel.adapters.task_fields import CLASSES_FIELD, QUALITY_FIELD, RANK_FIELD, ROUND_FIELD, TAG_FIELDS
+from relabel.adapters.task_fields import (CLASSES_FIELD, HUMAN_EVAL_FIELD, QUALITY_FIELD, RANK_FIELD, ROUND_FIELD,
+                                         TAG_FIELDS)
 from relabel.clients.label_studio import LabelStudioClient
 
 #: the round's tab title, per round policy (relabel.rounds.policies): re-label, or dropped rows (clicks)
 TAB_TITLE = "Re-label round {}"
 DROPPED_TAB_TITLE = "Dropped clicks round {}"
 CLASS_TAB_TITLE = "Re-label round {} — {}"
+HUMAN_EVAL_TAB_TITLE = "Human evaluation round {}"
 TAB_PATTERN = re.compile(r"^(?:Re-label|Dropped clicks) round (\d+)(?: — (.*))?$")
 #: the key in a tab's data that marks it as Re-Label's: {"round": N, "class": name or None}
 TAB_MARKER = "relabel"
@@ -28,24 +30,26 @@ TAB_MARKER = "relabel"
 TAG_WRITERS = 4
 
 
-def tab_marker(view: dict) -> tuple[int, str | None] | None:
-    """(round, class or None) of a Data Manager tab Re-Label made, else None: a person's own tab."""
+def tab_marker(view: dict) -> dict | None:
+    """{round, class, kind} of a Data Manager tab Re-Label made (kind "round", or "human-eval"), else None:
+    a person's own tab."""
     data = view.get("data") or {}
     marker = data.get(TAB_MARKER)
     if isinstance(marker, dict) and isinstance(marker.get("round"), int) and not isinstance(marker["round"], bool):
-        return marker["round"], marker.get("class")
+        return {"round": marker["round"], "class": marker.get("class"), "kind": marker.get("kind") or "round"}
     # Tabs made before the marker existed: Re-Label's title and its filter on the round tag, both.
     match = TAB_PATTERN.match(data.get("title") or "")
     items = (data.get("filters") or {}).get("items") or [{}]
     if match and isinstance(items[0], dict) and items[0].get("filter") == f"filter:tasks:data.{ROUND_FIELD}" and \
             items[0].get("value") == int(match.group(1)):
-        return int(match.group(1)), match.group(2)
+        return {"round": int(match.group(1)), "class": match.group(2), "kind": "round"}
     return None
 
 
 def next_round(views: list[dict]) -> int:
     """One past the highest round with its tab: a round's (main) tab is made last, when the round completes."""
-    rounds = [marker[0] for marker in map(tab_marker, views) if marker is not None and marker[1] is None]
+    rounds = [marker["round"] for marker in map(tab_marker, views)
+              if marker is not None and marker["class"] is None and marker["kind"] == "round"]
     return max(rounds, default=0) + 1
 
 
@@ -124,26 +128,25 @@ def delete_round_tabs(ls: LabelStudioClient, project_id: int, round_number: int)
     whatever their title."""
     for view in ls.list_views(project_id):
         marker = tab_marker(view)
-        if marker is not None and marker[0] == round_number:
+        if marker is not None and marker["round"] == round_number:
             ls.delete_view(view["id"])
 
 
 def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_name: str | None = None,
-               title: str = TAB_TITLE) -> dict:
-    """The round's tab, titled `title` (formatted with the round), or its tab for one class: the
-    flagged tasks, most suspicious first."""
+               title: str = TAB_TITLE, kind: str = "round") -> dict:
+    """The round's tab, titled `title` (formatted with the round), or its tab for one class: the flagged
+    tasks, most suspicious first; kind "human-eval": the round's human-evaluation sample."""
     title = CLASS_TAB_TITLE.format(round_number, class_name) if class_name is not None else title.format(round_number)
-    rank_column = f"tasks:data.{RANK_FIELD}"
-    filters = [{"filter": f"filter:tasks:data.{ROUND_FIELD}", "operator": "equal", "type": "Number",
-                "value": round_number}]
+    field = HUMAN_EVAL_FIELD if kind == "human-eval" else ROUND_FIELD
+    filters = [{"filter": f"filter:tasks:data.{field}", "operator": "equal", "type": "Number", "value": round_number}]
     if class_name is not None:
         filters.append({"filter": f"filter:tasks:data.{CLASSES_FIELD}", "operator": "contains", "type": "String",
                         "value": f"|{class_name}|"})
     return ls.create_view(project_id, {
         "title": title,
-        TAB_MARKER: {"round": round_number, "class": class_name},
+        TAB_MARKER: {"round": round_number, "class": class_name, "kind": kind},
         "filters": {"conjunction": "and", "items": filters},
-        "ordering": [rank_column],
+        "ordering": [f"tasks:data.{RANK_FIELD}"] if kind == "round" else ["tasks:id"],
         "columnsDisplayType": {f"tasks:data.{name}": "Number" for name in TAG_FIELDS},
         "hiddenColumns": {"explore": [f"tasks:{name}" for name in HIDDEN_COLUMNS],
                           "labeling": [f"tasks:{name}" for name in HIDDEN_COLUMNS]},
