@@ -6,13 +6,14 @@ page's analytics) are aborted.
 from __future__ import annotations
 
 import json
+import os
 import re
 from urllib.parse import urlparse
 
 import pytest
 
 from relabel.adapters.tasks.text_generation import CANDIDATES_FIELD
-from tests.helpers import all_tasks, create_noisy_project, sync_round
+from tests.helpers import all_tasks, create_noisy_project, relabel, sync_round
 from tests.textgen_data import TEXTAREA_ONLY_CONFIG, TEXTGEN_CONFIG, textarea_result
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -30,7 +31,8 @@ def page():
                   "--disable-background-networking", "--disable-component-update"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.route("**/*", lambda route: route.continue_()
-                   if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost") else route.abort())
+                   if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost")
+                   or urlparse(route.request.url).scheme in ("file", "data") else route.abort())
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
         yield page
@@ -69,6 +71,34 @@ def test_round_tab_and_task_in_the_browser(label_studio, backend, page, tmp_path
     version_prefix = report["model_version"].rsplit("-", 1)[0]
     page.get_by_text(re.compile(re.escape(version_prefix))).first.wait_for()
     page.get_by_text(re.compile(r"tester@|tester")).first.wait_for()
+    assert page.errors == []
+
+
+def test_the_html_report_of_round_two_in_the_browser(label_studio, backend, page, tmp_path):
+    """The report a lead opens from disk: the chart of both rounds, the tables, links to the tasks."""
+    project_id, rows = create_noisy_project(label_studio, "browser report", n_items=60, noise_rate=0.2, seed=9)
+    assert sync_round(label_studio, backend, project_id, tmp_path).returncode == 0
+    first = json.loads((tmp_path / "round-1" / "report.json").read_text())
+    for task in first["flagged_tasks"]:  # a person fixes what round 1 showed
+        relabel(label_studio, task["task"], rows[task["task"]]["true_label"])
+    result = sync_round(label_studio, backend, project_id, tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "round-2" / "report.json").read_text())
+    page.goto((tmp_path / "round-2" / "report.html").as_uri())
+    page.get_by_text(f"Re-label round 2: project {project_id}").first.wait_for()
+    chart = page.locator("img.chart")
+    assert chart.evaluate("image => image.complete && image.naturalWidth") > 400
+    history = page.locator("table").first.locator("tr")
+    assert history.count() == 3  # a header and rounds 1 and 2
+    assert report["model_version"] in history.nth(2).inner_text()
+    if report["flagged"]:
+        link = page.locator("a", has_text=str(report["flagged_tasks"][0]["task"])).first
+        assert link.get_attribute("href") == f"{label_studio.url}/projects/{project_id}/data?task=" \
+                                              f"{report['flagged_tasks'][0]['task']}"
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    screenshots = os.environ.get("RELABEL_SCREENSHOTS")
+    if screenshots:
+        page.screenshot(path=os.path.join(screenshots, "round-2-report.png"), full_page=True)
     assert page.errors == []
 
 

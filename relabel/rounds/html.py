@@ -117,7 +117,8 @@ def report_html(report: dict, chart_png: bytes, previews: dict | None = None, la
                          {2})]
     top = min(top, report["flagged"])
     parts += [f"<h2>The {top} most suspicious of {report['flagged']}</h2>",
-              _suspicious(report, previews or {}, label_studio_url, top)]
+              _suspicious(report, previews or {}, label_studio_url, top) if top else
+              '<p class="muted">No task flagged this round.</p>']
     if report.get("annotators"):
         parts += ["<h2>Annotators</h2>", '<p class="muted">labels: current labels they made; reviewed: flagged '
                   "labels they re-labeled; overturned: their flagged labels people changed since.</p>",
