@@ -113,6 +113,13 @@ class Disagreement:
         return {**fields, **self.facts}
 
 
+def readable_reason(disagreement: Disagreement) -> str:
+    """Both labels, and the model's confidence where it has one: "human: sports · model: food 0.91"."""
+    confidence = disagreement.facts.get("model_confidence")
+    return f"human: {disagreement.human} · model: {disagreement.model}" + \
+        ("" if confidence is None else f" {confidence:.2f}")
+
+
 # A progress callback: (stage name, units done, units in total).
 Progress = Callable[[str, int, int], None]
 
@@ -309,6 +316,10 @@ class TaskAdapter(ABC):
     def average_outputs(self, outputs: Sequence[Any]) -> Any:
         """One output from several models' outputs for the same item (repeated K-fold)."""
         raise NotImplementedError(f"{self.name} outputs cannot be averaged: use one fold split (n_repeats=1)")
+
+    def flag_reason(self, disagreement: Disagreement) -> str:
+        """Why a task is flagged, in words a re-labeler reads in the tab's list (default: `readable_reason`)."""
+        return readable_reason(disagreement)
 
     def relabel_fields(self, disagreement: Disagreement) -> dict:
         """Task data fields the round driver writes into a flagged task besides its round tags, for

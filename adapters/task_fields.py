@@ -15,6 +15,8 @@ RANK_FIELD = "relabel_rank"
 QUALITY_FIELD = "relabel_quality"
 #: the classes the task is flagged for, as "|PER|LOC|" (a per-class tab filters on "contains |PER|")
 CLASSES_FIELD = "relabel_classes"
+#: why the task is flagged, in words a re-labeler reads in the tab's list ("human: sports · model: food 0.91")
+REASON_FIELD = "relabel_reason"
 #: text generation: the old and the model's text, as the options of the re-label config's <Choices>
 CANDIDATES_FIELD = "relabel_candidates"
 
@@ -22,7 +24,7 @@ CANDIDATES_FIELD = "relabel_candidates"
 HUMAN_EVAL_FIELD = "relabel_human_eval"
 
 #: the fields every flagged task gets
-TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD)
+TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD, REASON_FIELD)
 
 
 def is_relabel_field(name: str) -> bool:

@@ -56,3 +56,26 @@ def test_a_disagreement_says_its_classes_and_shows_its_facts():
     assert spans_label.held_classes == ["PER"] and spans_label.flagged_classes == []
     assert spans_label.detail == {"classes": [], "label_classes": ["PER"], "errors": {"added": {"PER": 1}},
                                   "worst_word": "Ann"}
+
+
+def test_every_task_type_says_why_a_task_is_flagged_in_words():
+    from relabel.adapters import ClickAdapter, TextGenerationAdapter
+    from tests.object_detection_data import DETECTION_CONFIG
+    from tests.textgen_data import TEXTGEN_CONFIG
+
+    assert TextClassificationAdapter(LABEL_CONFIG).flag_reason(
+        Disagreement(1, True, 0.1, "sports", "food", {"model_confidence": 0.912})) == "human: sports · model: food 0.91"
+    ner = NerAdapter('<View><Text name="t" value="$text"/><Labels name="l" toName="t"><Label value="PER"/>'
+                     '<Label value="LOC"/></Labels></View>')
+    assert ner.flag_reason(Disagreement(2, True, 0.1, "PER 'Ann'", "(no entities)", {"worst_word": "Ann"},
+                                        errors={"added": {"PER": 1}})) == \
+        "added PER · human: PER 'Ann' · model: (no entities)"
+    boxes = ObjectDetectionAdapter(DETECTION_CONFIG).flag_reason(
+        Disagreement(3, True, 0.1, "1 square", "1 circle", errors={"swapped": {"square": 1}, "badly_located": {}}))
+    assert boxes == "swapped 1 square · human: 1 square · model: 1 circle"
+    assert TextGenerationAdapter(TEXTGEN_CONFIG).flag_reason(
+        Disagreement(4, True, 0.3, "2030-10", "2030-10-07\nx", {"chrf": 31.2})) == "chrF 31 · model: 2030-10-07 x"
+    clicks = ClickAdapter('<View><Text name="user" value="$user"/><Choices name="click" toName="user">'
+                          '<Choice value="click"/><Choice value="no_click"/></Choices></View>')
+    assert clicks.flag_reason(Disagreement(5, True, 0.2, "click", "no_click", {"click_probability": 0.08})) == \
+        "label: click · click probability 0.08"

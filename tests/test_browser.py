@@ -63,6 +63,14 @@ def test_round_tab_and_task_in_the_browser(label_studio, backend, page, tmp_path
     rows_shown.first.wait_for()
     first_task = str(report["flagged_tasks"][0]["task"])
     assert rows_shown.first.inner_text().split()[0] == first_task  # most suspicious first
+    # The list says both labels and the model's confidence in words; no raw result JSON, no NaN.
+    top = report["flagged_tasks"][0]
+    listed = page.locator(".lsf-table").first.inner_text()
+    assert f"human: {top['human']} · model: {top['model']} {top['model_confidence']:.2f}" in rows_shown.first.inner_text()
+    assert "NaN" not in listed and "from_name" not in listed and "choices:" not in listed
+    screenshots = os.environ.get("RELABEL_SCREENSHOTS")
+    if screenshots:
+        page.screenshot(path=os.path.join(screenshots, "round-1-tab.png"))
 
     rows_shown.first.click()
     text = next(row["text"] for task_id, row in rows.items() if task_id == int(first_task))

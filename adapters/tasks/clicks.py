@@ -345,6 +345,9 @@ class ClickAdapter(TaskAdapter):
         row = self.input_from_task(task)
         return "text", ", ".join(f"{name}={value}" for name, value in row.items())[:300]
 
+    def flag_reason(self, disagreement: Disagreement) -> str:
+        return f"label: {disagreement.human} · click probability {disagreement.facts['click_probability']:.2f}"
+
     def evaluate(self, targets: Sequence[int], outputs: Sequence[dict]) -> dict:
         return click_metrics(*self._arrays(targets, outputs))
 

@@ -246,6 +246,12 @@ class NerAdapter(TaskAdapter):
     def output_target(self, output: TagProbabilities) -> list[list]:
         return [list(span) for span in self.predicted_spans(output)]
 
+    def flag_reason(self, disagreement: Disagreement) -> str:
+        kinds = [f"{kind} {name}" for kind, counts in (disagreement.errors or {}).items() for name in counts]
+        word = disagreement.facts.get("worst_word")
+        what = "; ".join(kinds) or ("doubtful word '" + word + "'" if word else "spans differ")
+        return f"{what} · human: {disagreement.human} · model: {disagreement.model}"[:300]
+
     def evaluate(self, targets: Sequence[Any], outputs: Sequence[TagProbabilities]) -> dict:
         return entity_metrics([[tuple(s) for s in spans] for spans in targets],
                               [self.predicted_spans(o) for o in outputs])

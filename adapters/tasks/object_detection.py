@@ -190,6 +190,11 @@ class ObjectDetectionAdapter(TaskAdapter):
     def preview(self, task: dict) -> tuple[str, str]:
         return "image", str((task.get("data") or {}).get(self.data_key, ""))
 
+    def flag_reason(self, disagreement: Disagreement) -> str:
+        kinds = [f"{kind.replace('_', ' ')} {count} {name}" for kind, counts in (disagreement.errors or {}).items()
+                 for name, count in counts.items()]
+        return f"{'; '.join(kinds) or 'boxes differ'} · human: {disagreement.human} · model: {disagreement.model}"
+
     def evaluate(self, targets: Sequence[list], outputs: Sequence[BoxSet]) -> dict:
         humans = [self.human_boxes(t) for t in targets]
         return detection_metrics([(h.boxes, h.classes) for h in humans],

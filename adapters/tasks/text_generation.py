@@ -223,6 +223,10 @@ class TextGenerationAdapter(TaskAdapter):
     def evaluate(self, targets: Sequence[str], outputs: Sequence[str]) -> dict:
         return text_metrics(targets, outputs)
 
+    def flag_reason(self, disagreement: Disagreement) -> str:
+        model = " ".join(disagreement.model.split())
+        return f"chrF {disagreement.facts.get('chrf', 0):.0f} · model: {model[:120]}"
+
     def relabel_fields(self, disagreement: Disagreement) -> dict:
         """The old answer and the model's, as the candidate Choices' options (the module docstring's config)."""
         texts = [text for text in (disagreement.human, disagreement.model) if text and text.strip()]

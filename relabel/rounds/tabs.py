@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm import tqdm
 
-from relabel.adapters.task_fields import (CLASSES_FIELD, HUMAN_EVAL_FIELD, QUALITY_FIELD, RANK_FIELD, ROUND_FIELD,
-                                         TAG_FIELDS)
+from relabel.adapters.base import readable_reason
+from relabel.adapters.task_fields import (CLASSES_FIELD, HUMAN_EVAL_FIELD, QUALITY_FIELD, RANK_FIELD, REASON_FIELD,
+                                         ROUND_FIELD, TAG_FIELDS)
 from relabel.clients.label_studio import LabelStudioClient
 
 #: the round's tab title, per round policy (relabel.rounds.policies): re-label, or dropped rows (clicks)
@@ -53,11 +54,15 @@ def next_round(views: list[dict]) -> int:
     return max(rounds, default=0) + 1
 
 
-def round_tags(flags: list, round_number: int, relabel_fields=lambda disagreement: {}) -> dict[int, dict]:
-    """The tag fields of each flagged task, `flags` being ranked most suspicious first, with the
-    fields `relabel_fields(disagreement)` adds for the re-label config (`TaskAdapter.relabel_fields`)."""
+def round_tags(flags: list, round_number: int, relabel_fields=lambda disagreement: {},
+               reason=None) -> dict[int, dict]:
+    """The tag fields of each flagged task, `flags` being ranked most suspicious first: round, rank, quality,
+    classes and the reason in words (`reason(disagreement)`, `TaskAdapter.flag_reason`), with the fields
+    `relabel_fields(disagreement)` adds for the re-label config (`TaskAdapter.relabel_fields`)."""
+    reason = reason or readable_reason
     return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6),
-                        CLASSES_FIELD: "|" + "|".join(d.flagged_classes) + "|", **relabel_fields(d)}
+                        CLASSES_FIELD: "|" + "|".join(d.flagged_classes) + "|", REASON_FIELD: reason(d),
+                        **relabel_fields(d)}
             for rank, d in enumerate(flags, start=1)}
 
 
@@ -117,10 +122,15 @@ def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags:
 
 # Data Manager task columns of Label Studio 1.23 that a re-labeler does not need; the tab shows the
 # id, the task data, both labels, the prediction's score and the round tags instead.
+# The "Annotation results" and "Prediction results" columns show raw result JSON cut off before the
+# label: the reason column says both labels in words instead.
 HIDDEN_COLUMNS = ("inner_id", "completed_at", "cancelled_annotations", "total_predictions", "annotators",
                   "annotations_ids", "predictions_model_versions", "file_upload", "storage_filename", "created_at",
                   "updated_at", "updated_by", "avg_lead_time", "draft_exists", "total_annotations", "data",
-                  f"data.{ROUND_FIELD}")
+                  "annotations_results", "predictions_results", f"data.{ROUND_FIELD}", f"data.{CLASSES_FIELD}",
+                  f"data.{QUALITY_FIELD}")
+#: task data columns holding numbers (a text column declared a Number shows NaN)
+NUMBER_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD)
 
 
 def delete_round_tabs(ls: LabelStudioClient, project_id: int, round_number: int) -> None:
@@ -147,7 +157,8 @@ def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_
         TAB_MARKER: {"round": round_number, "class": class_name, "kind": kind},
         "filters": {"conjunction": "and", "items": filters},
         "ordering": [f"tasks:data.{RANK_FIELD}"] if kind == "round" else ["tasks:id"],
-        "columnsDisplayType": {f"tasks:data.{name}": "Number" for name in TAG_FIELDS},
+        "columnsDisplayType": {**{f"tasks:data.{name}": "Number" for name in NUMBER_FIELDS},
+                               **{f"tasks:data.{name}": "String" for name in (CLASSES_FIELD, REASON_FIELD)}},
         "hiddenColumns": {"explore": [f"tasks:{name}" for name in HIDDEN_COLUMNS],
                           "labeling": [f"tasks:{name}" for name in HIDDEN_COLUMNS]},
     })
