@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
+from relabel.adapters.task_fields import ROUND_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,9 @@ class Example:
     `target` is the human label in the adapter's own form (a class name for classification), or
     None for a task nobody has labeled yet. `annotation_id` names the annotation it came from and
     `annotator` the Label Studio user who made it (its `completed_by`). `notes` say what of the
-    annotation could not be used as given (e.g. a span cut through a word).
+    annotation could not be used as given (e.g. a span cut through a word). `votes` holds, where two or
+    more people labeled the task, each one's latest label ({annotator id: target}); `target` is then
+    their consensus (TaskAdapter.consensus_of_votes).
     """
 
     task_id: int
@@ -50,6 +53,7 @@ class Example:
     annotation_id: int | None = None
     notes: list[str] = field(default_factory=list)
     annotator: int | None = None
+    votes: dict[int, Any] | None = None
 
 
 class RoundPolicy(str, Enum):
@@ -114,10 +118,11 @@ class Disagreement:
 
 
 def readable_reason(disagreement: Disagreement) -> str:
-    """Both labels, and the model's confidence where it has one: "human: sports · model: food 0.91"."""
-    confidence = disagreement.facts.get("model_confidence")
-    return f"human: {disagreement.human} · model: {disagreement.model}" + \
-        ("" if confidence is None else f" {confidence:.2f}")
+    """Both labels, and the model's confidence where it has one: "human: sports · model: food 0.91"; where
+    several people labeled the task, their votes: "human: sports (annotators: sports 2 · food 1) · ..."."""
+    confidence, votes = disagreement.facts.get("model_confidence"), disagreement.facts.get("votes")
+    return f"human: {disagreement.human}" + ("" if votes is None else f" (annotators: {votes})") + \
+        f" · model: {disagreement.model}" + ("" if confidence is None else f" {confidence:.2f}")
 
 
 # A progress callback: (stage name, units done, units in total).
@@ -195,6 +200,30 @@ def latest_annotation(task: dict) -> dict | None:
     return max(annotations, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
 
 
+def annotator_votes(task: dict) -> list[dict]:
+    """Each annotator's latest annotation that was not cancelled, latest first (an annotation of an
+    unknown author counts as its own annotator)."""
+    annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    annotations.sort(key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0),
+                     reverse=True)
+    seen, votes = set(), []
+    for annotation in annotations:
+        who = annotator_of(annotation)
+        key = who if who is not None else ("annotation", annotation.get("id"))
+        if key not in seen:
+            seen.add(key)
+            votes.append(annotation)
+    return votes
+
+
+def majority_vote(labels: Sequence[Any]) -> Any:
+    """The most frequent label; a tie goes to the one that comes first (the latest)."""
+    counts: dict = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return max(counts, key=lambda label: (counts[label], -labels.index(label)))
+
+
 class TaskAdapter(ABC):
     """Base class of all task-type adapters.
 
@@ -223,6 +252,10 @@ class TaskAdapter(ABC):
     error_kinds: ClassVar[Mapping[str, str]] = {}
     #: the class names the model predicts (empty for free-text labels)
     classes: Sequence[str] = ()
+    #: True where one label is one class (single-choice classification): a task several people labeled
+    #: then takes their majority, and the round reports their agreement (relabel.rounds.several_annotators).
+    #: Once a task has been in a re-label tab, its latest annotation wins: the re-labeler saw the others.
+    consensus_of_votes: ClassVar[bool] = False
     #: the metric of `evaluate` that says how good a model is (the round report's chart plots it)
     primary_metric: ClassVar[str] = "accuracy"
     #: the control tag whose answers are the labels, and the object tag it labels (`name`/`toName`)
@@ -264,12 +297,30 @@ class TaskAdapter(ABC):
         annotation = latest_annotation(task)
         if annotation is None:
             return Example(task_id=task_id, input=value)
+        votes = annotator_votes(task) if self.consensus_of_votes and ROUND_FIELD not in (task.get("data") or {}) \
+            else []
+        if len(votes) >= 2:
+            return self._consensus_example(task_id, value, votes)
         target, notes = self.label_from_annotation(task_id, value, annotation)
         for note in notes:
             log.warning("label not used as given", extra={"task": task_id, "annotation": annotation.get("id"),
                                                           "problem": note})
         return Example(task_id=task_id, input=value, target=target, annotation_id=annotation.get("id"), notes=notes,
                        annotator=annotator_of(annotation))
+
+    def _consensus_example(self, task_id: Any, value: Any, votes: list[dict]) -> Example:
+        """Several people's latest labels (latest first): the target is their majority, its annotation
+        the latest that chose it; a vote that labels nothing for this control does not count."""
+        labeled = [(annotation, self.label_from_annotation(task_id, value, annotation)[0]) for annotation in votes]
+        labeled = [(annotation, target) for annotation, target in labeled if target is not None]
+        if not labeled:
+            return Example(task_id=task_id, input=value)
+        target = majority_vote([t for _, t in labeled])
+        chosen = next(annotation for annotation, t in labeled if t == target)
+        by_annotator = {annotator_of(a) if annotator_of(a) is not None else -int(a.get("id") or 0): t
+                        for a, t in labeled}
+        return Example(task_id=task_id, input=value, target=target, annotation_id=chosen.get("id"),
+                       annotator=annotator_of(chosen), votes=by_annotator if len(by_annotator) >= 2 else None)
 
     @abstractmethod
     def label_from_annotation(self, task_id: Any, value: Any, annotation: dict) -> tuple[Any, list[str]]:
@@ -348,6 +399,11 @@ class TaskAdapter(ABC):
     def evaluate(self, targets: Sequence[Any], outputs: Sequence[Any]) -> dict:
         """How good the model's outputs are against these human targets, in the task type's own metrics
         ({name: value}, with `n` and `primary_metric` among them; adapters.noise.metrics)."""
+
+    def similarity_vectors(self, features: Any) -> Any:
+        """Vectors (n, d) of the featurized items in which similar items lie close (the model's own features,
+        e.g. sentence embeddings), for ordering tabs and carrying fixes to similar tasks; None if none."""
+        return None
 
     def evaluate_dropping(self, inputs: Sequence[Any], targets: Sequence[Any], dropped_mask: Any,
                           dev_fraction: float = 0.2, seed: int | None = None) -> dict:

@@ -17,6 +17,9 @@ QUALITY_FIELD = "relabel_quality"
 CLASSES_FIELD = "relabel_classes"
 #: why the task is flagged, in words a re-labeler reads in the tab's list ("human: sports · model: food 0.91")
 REASON_FIELD = "relabel_reason"
+#: the tab's group the task is in: one human -> model confusion ("sports → food"), or the tasks like an
+#: earlier fix ("like task #123 (sports → food)")
+GROUP_FIELD = "relabel_group"
 #: text generation: the old and the model's text, as the options of the re-label config's <Choices>
 CANDIDATES_FIELD = "relabel_candidates"
 
@@ -24,7 +27,7 @@ CANDIDATES_FIELD = "relabel_candidates"
 HUMAN_EVAL_FIELD = "relabel_human_eval"
 
 #: the fields every flagged task gets
-TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD, REASON_FIELD)
+TAG_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD, CLASSES_FIELD, REASON_FIELD, GROUP_FIELD)
 
 
 def is_relabel_field(name: str) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 from relabel.adapters import InvalidTask, RoundPolicy, TaskAdapter, UnsupportedLabelConfig
 from relabel.adapters.base import Progress, no_progress
 from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
+from relabel.adapters.noise.neighbours import reduce_dimensions
 from relabel.adapters.task_fields import ROUND_FIELD
 from relabel.backend.config import Settings
 from relabel.backend.evaluation import held_out_tasks, previous_model_score, rounded
@@ -74,7 +75,9 @@ def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, exa
                               "repeats": settings.n_repeats, "seed": settings.seed,
                               "evaluation": sorted(evaluation_ids)}, sort_keys=True).encode())
     for example in examples:
-        digest.update(json.dumps([example.task_id, example.input, example.target], default=str).encode())
+        digest.update(json.dumps([example.task_id, example.input, example.target]
+                                 + ([sorted(example.votes.items(), key=str)] if example.votes else []),
+                                 default=str).encode())
     return digest.hexdigest()
 
 
@@ -234,6 +237,11 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     progress("full-data model", 1, 1)
     if settings.prediction_source == "in_sample":
         outputs = in_sample_outputs(model, labeled_features)  # (evaluation tasks: the model never saw them)
+    # Where similar items lie close (sentence embeddings): stored small, for the tab's order and for
+    # carrying people's fixes to similar tasks (relabel.rounds.ordering).
+    vectors = adapter.similarity_vectors(features)
+    vectors = [[round(float(v), 4) for v in row] for row in reduce_dimensions(vectors)] \
+        if vectors is not None and len(vectors) else [None] * (len(labeled) + len(unlabeled))
     evaluation_rows = [i for i, e in enumerate(labeled) if e.task_id in evaluation_ids]
     evaluation_outputs = list(model.predict(take(labeled_features, evaluation_rows))) if evaluation_rows else []
     unlabeled_outputs = model.predict(take(features, list(range(len(labeled), len(labeled) + len(unlabeled))))) \
@@ -246,10 +254,11 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
         "n_repeats": settings.n_repeats if settings.prediction_source == "out_of_fold" else None,
         "items": [{"task": e.task_id, "annotation": e.annotation_id, "annotator": e.annotator, "target": e.target,
                    "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
-                   "split": "evaluation" if e.task_id in evaluation_ids else "training"}
-                  for e, o in zip(labeled, outputs)],
-        "unlabeled": [{"task": e.task_id, "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o)}
-                      for e, o in zip(unlabeled, unlabeled_outputs)],
+                   "split": "evaluation" if e.task_id in evaluation_ids else "training", "vector": vector,
+                   **({"votes": [[who, target] for who, target in e.votes.items()]} if e.votes else {})}
+                  for e, o, vector in zip(labeled, outputs, vectors)],
+        "unlabeled": [{"task": e.task_id, "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
+                       "vector": vector} for e, o, vector in zip(unlabeled, unlabeled_outputs, vectors[len(labeled):])],
         "evaluation_model": rounded(adapter.evaluate([targets[i] for i in evaluation_rows], evaluation_outputs))
         if evaluation_rows else None,
         # what of the human labels could not be used as given (e.g. spans cut through a word)

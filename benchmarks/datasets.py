@@ -70,3 +70,51 @@ def flip_class_conditionally(labels: list[str], classes: list[str], share: float
 
 
 NOISE_KINDS = {"uniform": flip_uniformly, "class-conditional": flip_class_conditionally}
+
+
+def _grams(text: str) -> set[str]:
+    words = [w for w in "".join(c.lower() if c.isalnum() else " " for c in text).split()]
+    return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:])}
+
+
+def systematic_noise(texts: list[str], labels: list[str], classes: list[str], share: float, seed: int,
+                     min_df: float = 0.005, max_df: float = 0.04, purity: float = 0.8
+                     ) -> tuple[list[str], np.ndarray, list[dict]]:
+    """A wrong labeling rule applied consistently: items of one class that hold a word pattern (a word or
+    two, in min_df to max_df of the items, at least `purity` of them in that class) all get one other class.
+
+    Patterns are drawn with `seed` until their items make up `share` of the data; each is one sub-pattern
+    of a class relabeled as a fixed other class (as an annotator who misread one rule would). Returns the
+    noisy labels, the mask of the changed items, and the patterns ({gram, from, to, items}).
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    rng = np.random.default_rng(seed)
+    grams = [_grams(text) for text in texts]
+    frequency: dict[str, list[int]] = {}
+    for index, found in enumerate(grams):
+        for gram in found:
+            frequency.setdefault(gram, []).append(index)
+    n = len(texts)
+    candidates = []
+    for gram, members in frequency.items():
+        if not min_df * n <= len(members) <= max_df * n or all(w in ENGLISH_STOP_WORDS for w in gram.split()):
+            continue
+        counts = {c: sum(labels[i] == c for i in members) for c in classes}
+        top = max(counts, key=counts.get)
+        if counts[top] >= purity * len(members):
+            candidates.append((gram, top))
+    candidates.sort()
+    rng.shuffle(candidates)
+    noisy, changed, patterns = list(labels), np.zeros(n, dtype=bool), []
+    for gram, source in candidates:
+        if changed.sum() >= share * n:
+            break
+        members = [i for i in frequency[gram] if labels[i] == source and not changed[i]]
+        if len(members) < min_df * n / 2:
+            continue
+        target = str(rng.choice([c for c in classes if c != source]))
+        for i in members:
+            noisy[i], changed[i] = target, True
+        patterns.append({"gram": gram, "from": source, "to": target, "items": len(members)})
+    return noisy, changed, patterns

@@ -189,3 +189,14 @@ def test_a_label_studio_that_stops_answering_does_not_hold_the_download(tmp_path
         thread.join(15)
         assert not thread.is_alive(), "the download is still waiting for an answer"
         assert "task 4: data.image: image /data/upload/1/a.png cannot be downloaded" in str(errors[0])
+
+
+def test_images_of_a_kind_lie_close_in_the_similarity_vectors(shapes):
+    from relabel.adapters.noise.neighbours import reduce_dimensions
+
+    paths, labels = [str(path) for path, _ in shapes], [label for _, label in shapes]
+    vectors = reduce_dimensions(adapter_for_config(IMAGE_CONFIG).similarity_vectors(paths), dimensions=8)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = similarity.argmax(axis=1)
+    assert np.mean([labels[i] == labels[j] for i, j in enumerate(nearest)]) > 0.8

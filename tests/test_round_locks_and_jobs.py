@@ -191,12 +191,22 @@ def test_a_short_embedding_does_not_wait_for_a_long_one():
     from relabel.adapters.models.text_encoders import shared_embedder
 
     embedder = shared_embedder(None, "cpu")
+    first_batch_done, short_finished = threading.Event(), threading.Event()
     long_done, short_done = [], []
-    long_run = threading.Thread(target=lambda: long_done.append(embedder.embed(["a training text"] * 640)
-                                                                 ) or long_done.append(time.monotonic()))
+
+    def between_batches(step, done, total):
+        # the long embedding pauses after its first batch until the short one is through (or 60 s): a
+        # lock held for the whole call would keep the short one waiting all that time
+        if not first_batch_done.is_set():
+            first_batch_done.set()
+            short_finished.wait(60)
+
+    long_run = threading.Thread(target=lambda: long_done.append(embedder.embed(
+        [f"a training text {i}" for i in range(640)], progress=between_batches)) or long_done.append(time.monotonic()))
     long_run.start()
-    time.sleep(0.2)
+    assert first_batch_done.wait(60)
     short = embedder.embed(["one request's text"])
     short_done.append(time.monotonic())
+    short_finished.set()
     long_run.join(120)
     assert short.shape[0] == 1 and short_done[0] < long_done[1]

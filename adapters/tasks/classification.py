@@ -40,6 +40,7 @@ class ClassificationAdapter(TaskAdapter):
     #: the Label Studio object tag the Choices annotate ("Text", "Image")
     object_tag: ClassVar[str]
     description: ClassVar[str]
+    consensus_of_votes = True
 
     @classmethod
     def parse_config(cls, label_config: str) -> ControlOnObject:

@@ -51,6 +51,20 @@ class ImageClassificationAdapter(ClassificationAdapter):
     def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> list[str]:
         return list(inputs)  # image files; ultralytics reads and resizes them itself
 
+    def similarity_vectors(self, features: Sequence[str]) -> Any:
+        """Each image as a small colour thumbnail (12 x 12 RGB): near-duplicate and
+        look-alike images lie close. The YOLO classifier is trained per fold from scratch, so it has no
+        fixed features to share; the thumbnails are what the tab's order and carried fixes need."""
+        import numpy as np
+        from PIL import Image
+
+        rows = []
+        for path in features:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB").resize((12, 12), Image.BILINEAR), dtype=float) / 255
+            rows.append(pixels.ravel())
+        return np.vstack(rows) if rows else None
+
     def _model_options(self) -> dict:
         return {"weights": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
                 "batch_size": self.batch_size, "device": self.device, "seed": self.seed,

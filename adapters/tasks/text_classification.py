@@ -65,6 +65,12 @@ class TextClassificationAdapter(ClassificationAdapter):
         embeddings = shared_embedder(self.encoder, self.device).embed(inputs, progress)
         return embeddings if self.mode == "embedding" else TextFeatures(list(inputs), embeddings)
 
+    def similarity_vectors(self, features: Any) -> Any:
+        """The sentence embeddings (the fine-tuned mode embeds nothing: None)."""
+        if isinstance(features, TextFeatures):
+            return features.embeddings
+        return features if self.mode == "embedding" else None
+
     def new_model(self) -> Any:
         if self.mode == "embedding":
             return LinearHead(self.classes, regularization=self.regularization, seed=self.seed)

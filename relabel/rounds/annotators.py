@@ -13,15 +13,16 @@ from collections import Counter, defaultdict
 
 def annotator_summary(items: list[dict], earlier_reports: list[dict], people: dict[int, str],
                       labels_are_classes: bool = True, label_keys: dict[int, str] | None = None) -> list[dict]:
-    """One row per annotator: labels (current labels they made), reviewed (flagged labels they re-labeled
+    """One row per annotator: labels (current labels they made, or voted for), reviewed (flagged labels they re-labeled
     in a later annotation), flagged (their labels earlier rounds flagged and people reviewed since),
     overturned (of those, changed), overturn_rate, and overturned per class (labels that are classes)."""
     label_keys = label_keys or {item["task"]: str(item["target"]) for item in items}
     now = {item["task"]: item for item in items}
     rows: dict = defaultdict(lambda: {"labels": 0, "reviewed": 0, "flagged_reviewed": 0, "overturned": 0,
                                       "overturned_per_class": Counter()})
-    for item in items:
-        rows[item.get("annotator")]["labels"] += 1
+    for item in items:  # a task several people labeled counts for each of them
+        for who in [who for who, _ in item["votes"]] if item.get("votes") else [item.get("annotator")]:
+            rows[who]["labels"] += 1
     seen: set = set()
     for report in earlier_reports:
         for flag in report.get("flagged_tasks") or []:

@@ -33,6 +33,7 @@ from relabel.rounds.driver import run_round
 from relabel.rounds.errors import RoundError
 from relabel.rounds.markdown import report_markdown
 from relabel.rounds.options import RoundOptions
+from relabel.rounds.ordering import ORDERS, TabOptions
 
 
 def parse_args(argv: list[str] | None = None) -> RoundOptions:
@@ -93,6 +94,15 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
     parser.add_argument("--per-class", action="store_true",
                         help="also one tab per class, \"Re-label round N — <class>\", for labelers who work one class "
                              "at a time")
+    parser.add_argument("--order", choices=ORDERS, default=TabOptions.order,
+                        help="the tab's order after the evaluation tasks and the tasks like earlier fixes: rank (most "
+                             "suspicious first), confusion (one group per human -> model confusion, the largest "
+                             "first; the default), similarity (similar tasks one after another)")
+    parser.add_argument("--no-propagate", action="store_true",
+                        help="do not carry earlier rounds' fixes to the unflagged tasks like them")
+    parser.add_argument("--propagate-patterns", action="store_true",
+                        help="text tasks: also carry fixes to tasks sharing a word pattern with them (common to the "
+                             "fixed tasks, rare elsewhere)")
     parser.add_argument("--human-eval", type=int, default=0, metavar="N",
                         help="draw N tasks nobody labeled into a \"Human evaluation round R\" tab; later rounds "
                              "report the model's agreement with people's labels of them")
@@ -121,6 +131,7 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
         basic_auth=(basic_auth_user, env("BASIC_AUTH_PASS", "")) if basic_auth_user else None,
         round=args.round, folds=args.folds, repeats=args.repeats, prediction_source=args.prediction_source,
         flags=flags, per_class=args.per_class, human_eval=max(0, args.human_eval),
+        tab=TabOptions(order=args.order, propagate=not args.no_propagate, patterns=args.propagate_patterns),
         media_hosts=tuple(h.strip() for h in env("RELABEL_MEDIA_HOSTS", "").split(",") if h.strip()),
         rounds_dir=args.rounds_dir, dry_run=args.dry_run,
         timeout=args.timeout, start_timeout=args.start_timeout, poll_interval=args.poll_interval, quiet=args.quiet)

@@ -65,13 +65,15 @@ def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: Bac
     # Read tasks and score as the backend's model did (e.g. which data fields are click features).
     adapter = adapter_for_config(label_config, {adapter.name: stored.get("adapter_options") or {}})
     rounds_dir = Path(options.rounds_dir)
+    tasks = ls.list_tasks(project_id) if policy.reads_tasks(options.dry_run) or options.tab.patterns else []
+    texts = {task["id"]: str((task.get("data") or {}).get(getattr(adapter, "data_key", ""), "")) for task in tasks}
     scored = score_round(adapter, stored, project, round_number,
                          project_history(backend, project_id, round_number, rounds_dir), options.flags, policy,
                          options.dry_run, people=label_studio_people(ls),
-                         predictions_of=lambda version: backend.predictions(project_id, version))
+                         predictions_of=lambda version: backend.predictions(project_id, version), tab=options.tab,
+                         texts=texts)
 
     out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))
-    tasks = ls.list_tasks(project_id) if policy.reads_tasks(options.dry_run) else []
     report = scored.report
     report.update(policy.finish(backend, ScoredRoundView(
         project_id, scored.model_version, stored["items"], {d.task_id for d in scored.flags}, adapter.label_column,

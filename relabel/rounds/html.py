@@ -7,11 +7,13 @@ import base64
 from html import escape
 
 from relabel.rounds.chart import history_rows
+from relabel.rounds.several_annotators import several_annotators_view
 
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1100px;
        color: #1f2328; line-height: 1.45; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #d0d7de; }
+h3 { font-size: 14px; margin-top: 18px; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
 th, td { border: 1px solid #d0d7de; padding: 4px 8px; vertical-align: top; text-align: left; }
 th { background: #f6f8fa; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
@@ -71,7 +73,7 @@ def _history(report: dict) -> str:
 
 
 def _suspicious(report: dict, previews: dict, label_studio_url: str | None, top: int) -> str:
-    head = ["rank", "task", "what it shows", "human", "model", "model's confidence", "label quality"]
+    head = ["rank", "task", "what it shows", "human", "model", "model's confidence", "label quality", "group"]
     rows = []
     for flag in report["flagged_tasks"][:top]:
         kind, value = previews.get(flag["task"]) or ("text", "")
@@ -85,7 +87,8 @@ def _suspicious(report: dict, previews: dict, label_studio_url: str | None, top:
         rows.append(f"<tr{marker}><td class=\"number\">{flag['rank']}</td><td>{task}</td><td>{shown}</td>"
                     f"<td>{escape(str(flag['human']))}</td><td>{escape(str(flag['model']))}</td>"
                     f"<td class=\"number\">{'–' if confidence is None else f'{confidence:.2f}'}</td>"
-                    f"<td class=\"number\">{flag['label_quality']:.3f}</td></tr>")
+                    f"<td class=\"number\">{flag['label_quality']:.3f}</td>"
+                    f"<td>{escape(str(flag.get('group') or ''))}</td></tr>")
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
     return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
 
@@ -116,7 +119,10 @@ def report_html(report: dict, chart_png: bytes, previews: dict | None = None, la
                   _table(["human", "model", "tasks"], [[f["human"], f["model"], f["count"]] for f in report["flips"]],
                          {2})]
     top = min(top, report["flagged"])
-    parts += [f"<h2>The {top} most suspicious of {report['flagged']}</h2>",
+    if report.get("groups"):
+        parts += ["<h2>Groups in the tab</h2>", _table(["group", "tasks"], [[g["group"], g["tasks"]]
+                                                                            for g in report["groups"]], {1})]
+    parts += [f"<h2>The tab's first {top} of {report['flagged']}</h2>",
               _suspicious(report, previews or {}, label_studio_url, top) if top else
               '<p class="muted">No task flagged this round.</p>']
     if report.get("annotators"):
@@ -128,6 +134,11 @@ def report_html(report: dict, chart_png: bytes, previews: dict | None = None, la
                            _percent(a["overturn_rate"]),
                            ", ".join(f"{c}: {n}" for c, n in a["overturned_per_class"].items())]
                           for a in report["annotators"]], {1, 2, 3, 4})]
+    if report.get("several_annotators"):
+        sentences, tables = several_annotators_view(report["several_annotators"])
+        parts += ["<h2>Several annotators</h2>", f"<p>{escape(' '.join(sentences))}</p>"]
+        for title, head, rows, numbers in tables:
+            parts += [f"<h3>{escape(title)}</h3>", _table(head, rows, numbers)]
     if report.get("human_evaluation"):
         parts += ["<h2>Human evaluation</h2>", _table(
             ["round", "model", "sampled", "labeled by people", "agreement", "95% interval"],

@@ -1,6 +1,8 @@
 """The round report as Markdown (report.md, and what sync_round prints)."""
 from __future__ import annotations
 
+from relabel.rounds.several_annotators import several_annotators_view
+
 
 def report_markdown(report: dict, top: int = 20) -> str:
     lines = [f"# Re-label round {report['round']}: project {report['project']['id']} "
@@ -51,12 +53,15 @@ def report_markdown(report: dict, top: int = 20) -> str:
     elif report.get("labels_are_classes", True):
         lines += ["", "## Human label -> model label", "", "| human | model | tasks |", "|---|---|---:|"]
         lines += [f"| {f['human']} | {f['model']} | {f['count']} |" for f in report["flips"]] or ["| - | - | 0 |"]
-    lines += ["", f"## Most suspicious {min(top, report['flagged'])} of {report['flagged']}", "",
-              "| rank | task | human | model | label quality |", "|---:|---:|---|---|---:|"]
+    lines += group_lines(report)
+    lines += ["", f"## The tab's first {min(top, report['flagged'])} of {report['flagged']}", "",
+              "| rank | task | human | model | label quality | group |", "|---:|---:|---|---|---:|---|"]
     lines += [f"| {t['rank']} | {t['task']} | {table_cell(t['human'])} | {table_cell(t['model'])} | "
-              f"{t['label_quality']:.3f} |" for t in report["flagged_tasks"][:top]]
+              f"{t['label_quality']:.3f} | {table_cell(t.get('group') or '')} |" for t in report["flagged_tasks"][:top]]
     if report.get("annotators"):
         lines += annotator_lines(report["annotators"])
+    if report.get("several_annotators"):
+        lines += several_annotators_lines(report["several_annotators"])
     if report.get("human_evaluation"):
         lines += human_evaluation_lines(report["human_evaluation"])
     if report.get("warnings"):
@@ -83,6 +88,19 @@ def report_markdown(report: dict, top: int = 20) -> str:
                          f"{outcome.get('changed', '-')} | {'-' if precision is None else f'{precision:.1%}'} | "
                          f"{outcome.get('confirmed', '-')} | {outcome.get('not_reviewed', '-')} |")
     return "\n".join(lines) + "\n"
+
+
+def group_lines(report: dict) -> list[str]:
+    """The tab's groups: tasks like an earlier fix first, then one group per confusion."""
+    if not report.get("groups"):
+        return []
+    lines = ["", "## Groups in the tab", ""]
+    if report.get("propagated"):
+        lines += [f"{report['propagated']} tasks the model did not flag are in the tab because people fixed "
+                  "similar tasks in earlier rounds (\"like task #N\"); the rest come one group per confusion, "
+                  "the largest first.", ""]
+    lines += ["| group | tasks |", "|---|---:|"]
+    return lines + [f"| {table_cell(g['group'])} | {g['tasks']} |" for g in report["groups"]]
 
 
 def evaluation_lines(evaluation: dict | None) -> list[str]:
@@ -115,6 +133,16 @@ def annotator_lines(annotators: list[dict]) -> list[str]:
         by_class = ", ".join(f"{name}: {count}" for name, count in row["overturned_per_class"].items())
         lines.append(f"| {table_cell(row['name'])} | {row['labels']} | {row['reviewed']} | {row['flagged_reviewed']} | "
                      f"{row['overturned']} | {rate} | {table_cell(by_class)} |")
+    return lines
+
+
+def several_annotators_lines(section: dict) -> list[str]:
+    sentences, tables = several_annotators_view(section)
+    lines = ["", "## Several annotators", "", " ".join(sentences)]
+    for title, head, rows, numbers in tables:
+        lines += ["", f"### {title}", "", "| " + " | ".join(head) + " |",
+                  "|" + "".join("---:|" if i in numbers else "---|" for i in range(len(head)))]
+        lines += ["| " + " | ".join(table_cell(cell) for cell in row) + " |" for row in rows]
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from relabel.adapters.noise.flags import FlagOptions
+from relabel.rounds.ordering import TabOptions
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,8 @@ class RoundOptions:
     None: the same) and `basic_auth` its credentials, if it requires them. `round`: the round to (re-)run
     (None: one past the last completed round). `folds`, `repeats` and `prediction_source` set how the
     backend predicts this project (None: the backend's default). `flags` decide which labels go back to
-    humans; `per_class` adds one tab per class; `human_eval` draws that many unlabeled tasks into a
+    humans; `per_class` adds one tab per class; `tab` orders the tab and carries earlier fixes to similar
+    tasks (relabel.rounds.ordering); `human_eval` draws that many unlabeled tasks into a
     "Human evaluation round N" tab (later rounds score the model on people's labels of them);
     `media_hosts` (RELABEL_MEDIA_HOSTS): besides Label Studio's, hosts the HTML report's thumbnails may
     come from. Reports are exported to `rounds_dir`/round-N/ (the history stays with the project, in
@@ -36,6 +38,7 @@ class RoundOptions:
     prediction_source: str | None = None
     flags: FlagOptions = field(default_factory=FlagOptions)
     per_class: bool = False
+    tab: TabOptions = field(default_factory=TabOptions)
     human_eval: int = 0
     media_hosts: tuple[str, ...] = ()
     rounds_dir: str = "rounds"

@@ -29,7 +29,7 @@ def publish_round(ls: LabelStudioClient, project_id: int, scored: ScoredRound, a
     """Tag the flagged tasks (and a human-evaluation sample), point the project at the round's model, and
     (re)make the round's tabs. Returns the round tab's URL and {class: URL} of the per-class tabs."""
     round_number = scored.round_number
-    tags = round_tags(scored.flags, round_number, adapter.relabel_fields, adapter.flag_reason)
+    tags = round_tags(scored.flags, round_number, adapter.relabel_fields, adapter.flag_reason, scored.groups)
     tags.update({task_id: {HUMAN_EVAL_FIELD: round_number} for task_id in human_eval_tasks})
     tag_tasks(ls, tasks, round_number, tags, quiet, adapter.relabel_field_names)
     ls.update_project(project_id, model_version=scored.model_version)

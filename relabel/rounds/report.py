@@ -24,7 +24,8 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
                  estimated_noise_rate: float | None = None, suppressed: Sequence[int] = (),
                  label_keys: dict[int, str] | None = None, labels_are_classes: bool = True,
                  error_kinds: Mapping[str, str] | None = None, evaluation_tasks: Set[int] = frozenset(),
-                 annotators: Mapping[int, int | None] | None = None) -> dict:
+                 annotators: Mapping[int, int | None] | None = None, order: Sequence[Disagreement] | None = None,
+                 groups: Mapping[int, str] | None = None) -> dict:
     """The round's report as a plain dict (report.json); relabel.rounds.markdown renders it.
 
     Classes come from each disagreement's `held_classes` (classes in the human label) and
@@ -35,10 +36,11 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
     let the next round tell a changed label from a confirmed one. Without `labels_are_classes` (free
     text) there are no per-class counts and no pairs. Flags of `evaluation_tasks` come first and are
     counted apart; `annotators` (task -> who made its label) go with each flagged task, for the next
-    round's per-annotator counts.
+    round's per-annotator counts. `order` is the tab's order of the flags (default: `ranked_flags`), and
+    `groups` names each flagged task's group in it (relabel.rounds.ordering).
     """
-    flags = ranked_flags(disagreements, evaluation_tasks)
-    annotators = annotators or {}
+    flags = list(order) if order is not None else ranked_flags(disagreements, evaluation_tasks)
+    annotators, groups = annotators or {}, groups or {}
     per_class = Counter(c for d in disagreements for c in d.held_classes) if labels_are_classes else Counter()
     flagged_per_class = Counter(c for d in flags for c in d.flagged_classes) if labels_are_classes else Counter()
     error_kinds = dict(error_kinds or {})
@@ -83,7 +85,10 @@ def build_report(*, round_number: int, project: dict, model_version: str, stored
                            "label_key": label_keys.get(d.task_id, d.human), "model": d.model,
                            "label_quality": round(d.label_quality, 6),
                            "split": "evaluation" if d.task_id in evaluation_tasks else "training",
-                           **d.detail} for rank, d in enumerate(flags, start=1)],
+                           "group": groups.get(d.task_id), **d.detail} for rank, d in enumerate(flags, start=1)],
+        "groups": [{"group": name, "tasks": count} for name, count in Counter(
+            groups[d.task_id] for d in flags if d.task_id in groups).items()],
+        "propagated": sum("like_task" in d.facts for d in flags),
         "history": history,
         "tab_url": tab_url,
     }

@@ -1,8 +1,10 @@
 """Scoring a round: stored predictions and earlier rounds in, flags and report out; nothing is written."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
+
+import numpy as np
 
 from relabel.adapters.base import Disagreement, TaskAdapter
 from relabel.adapters.noise.flags import FlagOptions
@@ -10,14 +12,16 @@ from relabel.rounds.annotators import annotator_summary
 from relabel.rounds.history import apply_confirmation_memory, confirmed_label_quality
 from relabel.rounds.human_eval import human_evaluation
 from relabel.rounds.policies import RelabelRound
-from relabel.rounds.report import build_report, ranked_flags
+from relabel.rounds.ordering import TabOptions, first_labels, plan_tab
+from relabel.rounds.report import build_report
+from relabel.rounds.several_annotators import several_annotators
 
 
 @dataclass
 class ScoredRound:
-    """A round's flags (`flags`: most suspicious first), every labeled task's disagreement after the memory
-    of confirmed labels, the tasks that memory kept out (`suppressed`), and the report (report.json's
-    form, without what publishing adds: tab URLs)."""
+    """A round's flags (`flags`: in tab order; `groups`: task -> its group in the tab), every labeled task's
+    disagreement after the memory of confirmed labels, the tasks that memory kept out (`suppressed`), and
+    the report (report.json's form, without what publishing adds: tab URLs)."""
 
     round_number: int
     model_version: str
@@ -25,22 +29,29 @@ class ScoredRound:
     flags: list[Disagreement]
     suppressed: list[int]
     report: dict
+    groups: dict[int, str] = field(default_factory=dict)
 
 
 def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number: int, earlier_reports: list[dict],
                 flag_options: FlagOptions, policy: RelabelRound, dry_run: bool = False,
-                people: dict[int, str] | None = None,
-                predictions_of: Callable[[str], dict] | None = None) -> ScoredRound:
+                people: dict[int, str] | None = None, predictions_of: Callable[[str], dict] | None = None,
+                tab: TabOptions = TabOptions(), texts: dict[int, str] | None = None) -> ScoredRound:
     """Flag the labels of a model's stored out-of-fold outputs (GET /projects/N/predictions) under
     `flag_options`; labels humans already kept when shown (`earlier_reports`, oldest first) are not
     flagged again without clearly stronger doubt. `people` names the annotators (user id -> e-mail);
-    `predictions_of(version)` reads an earlier model's stored outputs, for human evaluation."""
+    `predictions_of(version)` reads an earlier model's stored outputs, for human evaluation. `tab` orders
+    the tab and carries earlier fixes to similar tasks (relabel.rounds.ordering; `texts`, task -> text,
+    for its word patterns)."""
     items = stored["items"]
     targets = [item["target"] for item in items]
     outputs = [adapter.output_from_json(item["output"]) for item in items]
     # What the report records is what ran: an unset ranking becomes the adapter's own.
     options = replace(flag_options, quality_method=flag_options.quality_method or adapter.default_quality_method)
     disagreements = adapter.find_disagreements([item["task"] for item in items], targets, outputs, options)
+    several = None
+    if adapter.consensus_of_votes and items:
+        disagreements, several = several_annotators(items, disagreements, adapter.classes,
+                                                    np.vstack([np.asarray(o, dtype=float) for o in outputs]), people)
     label_keys = {item["task"]: adapter.target_key(item["target"]) for item in items}
     current_labels = {item["task"]: {"target": label_keys[item["task"]], "annotation": item["annotation"]}
                       for item in items}
@@ -48,8 +59,12 @@ def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number:
     disagreements, suppressed = apply_confirmation_memory(
         disagreements, confirmed_label_quality(earlier_reports, current_labels), options.confirmation_margin)
     evaluation_tasks = {item["task"] for item in items if item.get("split") == "evaluation"}
+    earliest = first_labels(earlier_reports, adapter.target_key, predictions_of) \
+        if tab.propagate and earlier_reports and predictions_of else None
+    disagreements, order, groups = plan_tab(disagreements, items, label_keys, earlier_reports, evaluation_tasks, tab,
+                                            adapter.labels_are_classes, texts, earliest)
     report = build_report(round_number=round_number, project=project, model_version=stored["model_version"],
-                          stored=stored, disagreements=disagreements,
+                          stored=stored, disagreements=disagreements, order=order, groups=groups,
                           annotations={item["task"]: item["annotation"] for item in items}, history=history,
                           tab_url=None, dry_run=dry_run, detection=asdict(options), suppressed=suppressed,
                           estimated_noise_rate=adapter.estimate_noise_rate(targets, outputs), label_keys=label_keys,
@@ -61,5 +76,6 @@ def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number:
                                                label_keys),
                   human_evaluation=human_evaluation(earlier_reports, items, adapter, predictions_of)
                   if predictions_of else [])
-    return ScoredRound(round_number, stored["model_version"], disagreements,
-                       ranked_flags(disagreements, evaluation_tasks), suppressed, report)
+    if several is not None:
+        report["several_annotators"] = several
+    return ScoredRound(round_number, stored["model_version"], disagreements, order, suppressed, report, groups)

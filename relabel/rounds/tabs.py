@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from tqdm import tqdm
 
 from relabel.adapters.base import readable_reason
-from relabel.adapters.task_fields import (CLASSES_FIELD, HUMAN_EVAL_FIELD, QUALITY_FIELD, RANK_FIELD, REASON_FIELD,
-                                         ROUND_FIELD, TAG_FIELDS)
+from relabel.adapters.task_fields import (CLASSES_FIELD, GROUP_FIELD, HUMAN_EVAL_FIELD, QUALITY_FIELD, RANK_FIELD,
+                                         REASON_FIELD, ROUND_FIELD, TAG_FIELDS)
 from relabel.clients.label_studio import LabelStudioClient
 
 #: the round's tab title, per round policy (relabel.rounds.policies): re-label, or dropped rows (clicks)
@@ -55,15 +55,25 @@ def next_round(views: list[dict]) -> int:
 
 
 def round_tags(flags: list, round_number: int, relabel_fields=lambda disagreement: {},
-               reason=None) -> dict[int, dict]:
-    """The tag fields of each flagged task, `flags` being ranked most suspicious first: round, rank, quality,
-    classes and the reason in words (`reason(disagreement)`, `TaskAdapter.flag_reason`), with the fields
-    `relabel_fields(disagreement)` adds for the re-label config (`TaskAdapter.relabel_fields`)."""
-    reason = reason or readable_reason
+               reason=None, groups: dict[int, str] | None = None) -> dict[int, dict]:
+    """The tag fields of each flagged task, `flags` being in tab order: round, rank, quality, classes, the
+    reason in words (`reason(disagreement)`, `TaskAdapter.flag_reason`) and the task's group in the tab
+    (`groups`, relabel.rounds.ordering), with the fields `relabel_fields(disagreement)` adds for the
+    re-label config (`TaskAdapter.relabel_fields`)."""
+    reason, groups = reason or readable_reason, groups or {}
     return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6),
-                        CLASSES_FIELD: "|" + "|".join(d.flagged_classes) + "|", REASON_FIELD: reason(d),
-                        **relabel_fields(d)}
+                        CLASSES_FIELD: "|" + "|".join(d.flagged_classes) + "|", REASON_FIELD: flag_reason(d, reason),
+                        GROUP_FIELD: groups.get(d.task_id, ""), **relabel_fields(d)}
             for rank, d in enumerate(flags, start=1)}
+
+
+def flag_reason(disagreement, reason) -> str:
+    """The reason in words; a task carried from an earlier fix says which fix first (its model may agree
+    with its label: the fix, not the model, put it in the tab)."""
+    like = disagreement.facts.get("like_task")
+    if like is None:
+        return reason(disagreement)
+    return f"like task #{like}, which people changed to {disagreement.facts.get('suggested')} · " + reason(disagreement)
 
 
 def tagged_data(data: dict, task_id: int, round_number: int, tags: dict[int, dict],
@@ -158,7 +168,7 @@ def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_
         "filters": {"conjunction": "and", "items": filters},
         "ordering": [f"tasks:data.{RANK_FIELD}"] if kind == "round" else ["tasks:id"],
         "columnsDisplayType": {**{f"tasks:data.{name}": "Number" for name in NUMBER_FIELDS},
-                               **{f"tasks:data.{name}": "String" for name in (CLASSES_FIELD, REASON_FIELD)}},
+                               **{f"tasks:data.{name}": "String" for name in (CLASSES_FIELD, REASON_FIELD, GROUP_FIELD)}},
         "hiddenColumns": {"explore": [f"tasks:{name}" for name in HIDDEN_COLUMNS],
                           "labeling": [f"tasks:{name}" for name in HIDDEN_COLUMNS]},
     })
