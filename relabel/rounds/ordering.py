@@ -23,6 +23,8 @@ from relabel.rounds.report import ranked_flags
 log = logging.getLogger(__name__)
 
 ORDERS = ("rank", "confusion", "similarity")
+#: the group of the evaluation tasks' flags, first in every tab
+EVALUATION_GROUP = "evaluation tasks (scores rest on them)"
 
 
 def confusion_key(flag: Disagreement) -> str:
@@ -161,6 +163,7 @@ def plan_tab(disagreements: list[Disagreement], items: list[dict], label_keys: d
         propagated, groups = propagated_flags(proposals, by_task, tasks)
     ordered, confusion_groups = order_flags(rest, options.order, vectors, labels_are_classes)
     groups.update(confusion_groups)
+    groups.update({f.task_id: EVALUATION_GROUP for f in first})
     flagged_now = {f.task_id: f for f in propagated}
     everything = [flagged_now.get(d.task_id, d) for d in disagreements]
     return everything, first + propagated + ordered, groups
