@@ -239,6 +239,9 @@ class TaskAdapter(ABC):
     #: the label-quality score (adapters.noise.QUALITY_METHODS) that ranks this task type's labels
     #: best in the benchmarks, used when FlagOptions.quality_method is None
     default_quality_method: ClassVar[str] = "normalized_margin"
+    #: the share of the neighbour vote mixed into the model's probabilities when FlagOptions leaves it open
+    #: (0: the model alone; benchmarks/RESULTS.md section 14)
+    default_neighbour_weight: ClassVar[float] = 0.0
     #: K of the K-fold out-of-fold predictions when the backend's RELABEL_FOLDS leaves it open
     default_folds: ClassVar[int] = 5
     #: what a round does with the flagged labels: re-label them, or drop the rows from training (clicks)
@@ -403,6 +406,11 @@ class TaskAdapter(ABC):
     def similarity_vectors(self, features: Any) -> Any:
         """Vectors (n, d) of the featurized items in which similar items lie close (the model's own features,
         e.g. sentence embeddings), for ordering tabs and carrying fixes to similar tasks; None if none."""
+        return None
+
+    def neighbour_vote(self, vectors: Any, targets: Sequence[Any]) -> Any:
+        """(n, n_classes) probabilities from each labeled item's nearest labeled items' labels, from the
+        `similarity_vectors` of those items; None where the task type has no such vote."""
         return None
 
     def evaluate_dropping(self, inputs: Sequence[Any], targets: Sequence[Any], dropped_mask: Any,

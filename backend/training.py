@@ -240,6 +240,11 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     # Where similar items lie close (sentence embeddings): stored small, for the tab's order and for
     # carrying people's fixes to similar tasks (relabel.rounds.ordering).
     vectors = adapter.similarity_vectors(features)
+    # A second signal beside the model: each labeled task's nearest labeled tasks vote on its label (the
+    # round mixes it in with FlagOptions.neighbour_weight).
+    votes = adapter.neighbour_vote(take(vectors, list(range(len(labeled)))), targets) \
+        if vectors is not None and len(labeled) else None
+    votes = [[round(float(p), 4) for p in row] for row in votes] if votes is not None else [None] * len(labeled)
     vectors = [[round(float(v), 4) for v in row] for row in reduce_dimensions(vectors)] \
         if vectors is not None and len(vectors) else [None] * (len(labeled) + len(unlabeled))
     evaluation_rows = [i for i, e in enumerate(labeled) if e.task_id in evaluation_ids]
@@ -255,8 +260,9 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
         "items": [{"task": e.task_id, "annotation": e.annotation_id, "annotator": e.annotator, "target": e.target,
                    "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
                    "split": "evaluation" if e.task_id in evaluation_ids else "training", "vector": vector,
+                   **({"neighbour_vote": vote} if vote is not None else {}),
                    **({"votes": [[who, target] for who, target in e.votes.items()]} if e.votes else {})}
-                  for e, o, vector in zip(labeled, outputs, vectors)],
+                  for e, o, vector, vote in zip(labeled, outputs, vectors, votes)],
         "unlabeled": [{"task": e.task_id, "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
                        "vector": vector} for e, o, vector in zip(unlabeled, unlabeled_outputs, vectors[len(labeled):])],
         "evaluation_model": rounded(adapter.evaluate([targets[i] for i in evaluation_rows], evaluation_outputs))

@@ -25,8 +25,9 @@ import numpy as np
 from relabel.adapters import adapter_for_config
 from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
 from relabel.adapters.noise.flags import FlagOptions
-from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TREC_CLASSES, label_config,
+from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TEXT_NOISE_KINDS, TREC_CLASSES, label_config,
                                  load_amazon_reviews, load_trec)
+from relabel.adapters.noise.knn import combine_probabilities, neighbour_label_probabilities
 
 EXTRA_RULES = {
     "OOF, budget = estimated errors, global": FlagOptions(flag_rule="budget", per_class=False),
@@ -59,7 +60,7 @@ def detect(adapter, noisy: list[str], outputs: list, options: FlagOptions) -> tu
 
 
 def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options: argparse.Namespace,
-                seed: int) -> list[tuple[str, dict, float]]:
+                seed: int, vectors: np.ndarray | None = None) -> list[tuple[str, dict, float]]:
     """(detector, scores, seconds) rows; a row's seconds count the model fits it needs and its detection."""
     def row(name: str, outputs: list, rule: FlagOptions, fit_seconds: float) -> tuple[str, dict, float]:
         started = time.perf_counter()
@@ -84,6 +85,22 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
     default_outputs, default_seconds = (oof, oof_seconds) if options.repeats == 1 else timed(
         lambda: repeated_out_of_fold_outputs(adapter.new_model, features, noisy, options.folds, options.repeats,
                                              adapter.average_outputs, seed))
+    if vectors is not None and options.neighbour_weights:
+        # the second signal: the k nearest neighbours' (noisy) labels, mixed into the out-of-fold probabilities
+        started = time.perf_counter()
+        labels = np.array([adapter.class_index[label] for label in noisy])
+        voted = neighbour_label_probabilities(vectors, labels, len(adapter.classes), k=options.neighbours)
+        vote_seconds = time.perf_counter() - started
+        rows.append(row(f"neighbour vote alone (k={options.neighbours}), FlagOptions()", list(voted), FlagOptions(),
+                        vote_seconds))
+        for weight in (float(w) for w in options.neighbour_weights.split(",")):
+            mixed = list(combine_probabilities(np.vstack(default_outputs), voted, weight))
+            rows.append(row(f"OOF + neighbour vote (k={options.neighbours}, weight {weight}), FlagOptions()", mixed,
+                            FlagOptions(), default_seconds + vote_seconds))
+            rows.append(row(f"OOF + neighbour vote (weight {weight}), cleanlab find_label_issues", mixed,
+                            FlagOptions(flag_rule="confident_learning",
+                                        confident_learning_filter="prune_by_noise_rate"),
+                            default_seconds + vote_seconds))
     rows.append(row(f"our default ({options.repeats} x {options.folds}-fold, FlagOptions())", default_outputs,
                     FlagOptions(), default_seconds))
 
@@ -108,7 +125,8 @@ def load_dataset(name: str, trec_path: Path) -> tuple[list[str], list[str], list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="trec,amazon", help="comma-separated: trec, amazon")
-    parser.add_argument("--noise", default="uniform:0.1,uniform:0.2,uniform:0.4,class-conditional:0.2",
+    parser.add_argument("--noise", default="uniform:0.1,uniform:0.2,uniform:0.4,class-conditional:0.2,"
+                        "plausible:0.1,plausible:0.2,plausible:0.4",
                         help="comma-separated kind:share settings; kinds: " + ", ".join(NOISE_KINDS))
     parser.add_argument("--trec", type=Path, default=DEFAULT_TREC, help="folder with TREC train.txt")
     parser.add_argument("--mode", default="ensemble", help="text adapter mode: ensemble, embedding, finetune")
@@ -116,6 +134,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="K-fold splits averaged for our default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--extra-rules", action="store_true", help="also score the other flag rules")
+    parser.add_argument("--neighbour-weights", default="0.3,0.5",
+                        help="comma-separated weights of the neighbour vote mixed into the OOF probabilities ('' = none)")
+    parser.add_argument("--neighbours", type=int, default=10, help="k of the neighbour vote")
     options = parser.parse_args()
 
     lines = ["| data | noise | detector | flagged | precision | recall | F1 | AUROC | AUPRC | P@k | seconds |",
@@ -126,13 +147,15 @@ def main() -> None:
                                      {"text-classification": {"mode": options.mode, "seed": options.seed}})
         started = time.perf_counter()
         features = adapter.featurize(texts)
+        vectors = adapter.similarity_vectors(features)
         print(f"{name}: {len(texts)} texts, {len(classes)} classes; featurizing ({options.mode}) took "
               f"{time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
         for setting in options.noise.split(","):
             kind, _, share = setting.partition(":")
-            noisy, truth = NOISE_KINDS[kind](labels, classes, float(share), options.seed)
+            extra = {"texts": texts} if kind in TEXT_NOISE_KINDS else {}
+            noisy, truth = NOISE_KINDS[kind](labels, classes, float(share), options.seed, **extra)
             for detector, result, seconds in run_setting(adapter, take(features, np.arange(len(texts))), noisy,
-                                                         truth, options, options.seed):
+                                                         truth, options, options.seed, vectors):
                 lines.append(f"| {name} | {kind} {float(share):.0%} ({truth.sum()}) | {detector} | {result['flagged']} "
                              f"| {result['precision']:.3f} | {result['recall']:.3f} | {result['f1']:.3f} "
                              f"| {result['auroc']:.3f} | {result['auprc']:.3f} | {result['p_at_k']:.3f} "

@@ -6,6 +6,7 @@ import json
 import random
 
 import pytest
+import requests
 
 from relabel.demo.data import LABEL_CONFIG, TOPICS, annotation_result, make_dataset
 from tests.helpers import all_tasks, api, round_tabs, sync_round, tab_task_ids
@@ -57,3 +58,8 @@ def test_three_annotators_one_careless(label_studio, backend, tmp_path):
     assert all("(annotators: " in data["relabel_reason"] for data in tagged.values())
     assert all(truth[t] in data["relabel_reason"] for t, data in tagged.items())
     assert "carl.careless@example.com" not in backend.log_path.read_text()  # e-mails in the report only
+
+    # the backend keeps each task's votes, and the neighbour vote beside the model's output
+    kept = requests.get(f"{backend.url}/projects/{project.id}/predictions",
+                        params={"model_version": report["model_version"]}, timeout=60).json()["items"]
+    assert all(len(item["votes"]) == 3 and len(item["neighbour_vote"]) == len(TOPICS) for item in kept)

@@ -42,6 +42,10 @@ class FlagOptions:
     `bleu_threshold` (BLEU / 100, None: not used). Clicks (CTR) flag the rows whose click error
     |p - y| exceeds `drop_threshold`, or when it is None the rows above the `drop_quantile` of the
     errors, overall or within each value of the data field `segment_field`.
+
+    `neighbour_weight`: classification mixes this share of the neighbour vote (each task's nearest
+    labeled tasks' labels, relabel.adapters.noise.knn) into the out-of-fold probabilities before flagging
+    (None: the task type's default, `TaskAdapter.default_neighbour_weight`).
     """
 
     flag_rule: str = "budget"
@@ -55,6 +59,7 @@ class FlagOptions:
     drop_threshold: float | None = None
     drop_quantile: float = 0.9
     segment_field: str | None = None
+    neighbour_weight: float | None = None
 
     def __post_init__(self):
         for name, value, allowed in (("flag_rule", self.flag_rule, FLAG_RULES),
@@ -75,6 +80,8 @@ class FlagOptions:
             raise ValueError(f"drop_quantile must be between 0 and 1, got {self.drop_quantile}")
         if not 0 <= self.confirmation_margin <= 1:
             raise ValueError(f"confirmation_margin must be in [0, 1], got {self.confirmation_margin}")
+        if self.neighbour_weight is not None and not 0 <= self.neighbour_weight <= 1:
+            raise ValueError(f"neighbour_weight must be in [0, 1], got {self.neighbour_weight}")
 
 
 def flag_lowest_quality(label_quality: np.ndarray, k: int) -> Mask:

@@ -78,6 +78,17 @@ class ClassificationAdapter(TaskAdapter):
                               f"label {choice!r} is not in the labeling config (choices: {', '.join(self.classes)})")
         return choice
 
+    #: neighbours in the vote (relabel.adapters.noise.knn)
+    vote_neighbours: ClassVar[int] = 10
+
+    def neighbour_vote(self, vectors: Any, targets: Sequence[str]) -> np.ndarray | None:
+        if vectors is None or len(targets) < 2:
+            return None
+        from relabel.adapters.noise.knn import neighbour_label_probabilities
+
+        labels = np.array([self.class_index[t] for t in targets], dtype=int)
+        return neighbour_label_probabilities(np.asarray(vectors), labels, len(self.classes), k=self.vote_neighbours)
+
     def training_problem(self, targets: Sequence[str], n_folds: int) -> str | None:
         n_classes = len(set(targets))
         if len(targets) < n_folds or n_classes < 2:

@@ -91,6 +91,10 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
     detection.add_argument("--segment-field", default=None,
                            help="clicks: take the --drop-quantile within each value of this data field (e.g. a "
                                 "genre or country) instead of over all rows")
+    detection.add_argument("--neighbour-weight", type=float, default=defaults.neighbour_weight,
+                           help="classification: the share of the neighbour vote (the labels of each task's 10 "
+                                "nearest labeled tasks) mixed into the model's out-of-fold probabilities before "
+                                "flagging (0-1; default: the task type's, 0: the model alone)")
     parser.add_argument("--per-class", action="store_true",
                         help="also one tab per class, \"Re-label round N — <class>\", for labelers who work one class "
                              "at a time")
@@ -121,7 +125,8 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
             flag_rule=args.flag_rule, quality_method=args.ranking, confident_learning_filter=args.cleanlab_filter,
             budget=args.budget, quality_threshold=args.quality_threshold, per_class=not args.global_budget,
             confirmation_margin=args.confirmation_margin, bleu_threshold=args.bleu_threshold,
-            drop_threshold=args.drop_threshold, drop_quantile=args.drop_quantile, segment_field=args.segment_field)
+            drop_threshold=args.drop_threshold, drop_quantile=args.drop_quantile, segment_field=args.segment_field,
+            neighbour_weight=args.neighbour_weight)
     except ValueError as error:
         parser.error(str(error))
     basic_auth_user = env("BASIC_AUTH_USER", "")

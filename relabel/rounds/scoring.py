@@ -8,6 +8,7 @@ import numpy as np
 
 from relabel.adapters.base import Disagreement, TaskAdapter
 from relabel.adapters.noise.flags import FlagOptions
+from relabel.adapters.noise.knn import combine_probabilities
 from relabel.rounds.annotators import annotator_summary
 from relabel.rounds.history import apply_confirmation_memory, confirmed_label_quality
 from relabel.rounds.human_eval import human_evaluation
@@ -46,7 +47,12 @@ def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number:
     targets = [item["target"] for item in items]
     outputs = [adapter.output_from_json(item["output"]) for item in items]
     # What the report records is what ran: an unset ranking becomes the adapter's own.
-    options = replace(flag_options, quality_method=flag_options.quality_method or adapter.default_quality_method)
+    options = replace(flag_options, quality_method=flag_options.quality_method or adapter.default_quality_method,
+                      neighbour_weight=adapter.default_neighbour_weight if flag_options.neighbour_weight is None
+                      else flag_options.neighbour_weight)
+    if options.neighbour_weight and items and all(item.get("neighbour_vote") for item in items):
+        outputs = list(combine_probabilities(np.vstack(outputs), np.array([item["neighbour_vote"] for item in items]),
+                                             options.neighbour_weight))
     disagreements = adapter.find_disagreements([item["task"] for item in items], targets, outputs, options)
     several = None
     if adapter.consensus_of_votes and items:
