@@ -44,6 +44,9 @@ RULES = {  # name -> (prediction source, options)
     "OOF, cleanlab token issues": ("out_of_fold", FlagOptions(flag_rule="confident_learning")),
     "paper: in-sample, spans differ": ("in_sample", FlagOptions(flag_rule="disagreement")),
     "in-sample, worst-word budget": ("in_sample", FlagOptions()),
+    # the full model is trained anyway: its in-sample outputs averaged with the out-of-fold ones, per word
+    "OOF and in-sample averaged, worst-word budget": ("blend", FlagOptions()),
+    "OOF and in-sample averaged, spans differ": ("blend", FlagOptions(flag_rule="disagreement")),
 }
 
 
@@ -101,6 +104,8 @@ def main() -> None:
         started = time.perf_counter()
         full_model = adapter.new_model().fit(features, targets)
         outputs["in_sample"] = in_sample_outputs(full_model, features)
+        outputs["blend"] = [adapter.average_outputs([a, b]) for a, b in zip(outputs["out_of_fold"],
+                                                                             outputs["in_sample"])]
         in_sample_seconds = time.perf_counter() - started
         print(f"## {share:.0%} of entities corrupted: {truth.sum()} of {len(truth)} sentences "
               f"({truth.mean():.1%}); OOF fits {oof_seconds:.0f} s, full fit {in_sample_seconds:.0f} s\n")
