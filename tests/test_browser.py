@@ -67,7 +67,7 @@ def test_round_tab_and_task_in_the_browser(label_studio, backend, page, tmp_path
     top = report["flagged_tasks"][0]
     listed = page.locator(".lsf-table").first.inner_text()
     assert f"human: {top['human']} · model: {top['model']} {top['model_confidence']:.2f}" in rows_shown.first.inner_text()
-    grouped = next(t for t in report["flagged_tasks"] if t["group"])  # (evaluation tasks come first, ungrouped)
+    grouped = next(t for t in report["flagged_tasks"] if t["split"] != "evaluation")  # (evaluation tasks first)
     assert grouped["group"] == f"{grouped['human']} → {grouped['model']}" and grouped["group"] in listed
     assert "NaN" not in listed and "from_name" not in listed and "choices:" not in listed
     screenshots = os.environ.get("RELABEL_SCREENSHOTS")

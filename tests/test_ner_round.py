@@ -93,7 +93,11 @@ def test_round_one_tab_holds_the_planted_span_errors(label_studio, ner_project, 
     project_id, planted = ner_project
     tabs = round_tabs(label_studio, project_id)
     shown = tab_task_ids(label_studio, tabs["Re-label round 1"]["id"])
-    assert set(shown[:len(planted)]) == set(planted), (planted, ner_round["report"]["flagged_tasks"])
+    # The evaluation tasks' flags open every tab, whatever their rank (which tasks they are depends on
+    # the task ids): the planted errors are in the tab and are the lowest label-quality scores.
+    by_quality = sorted(ner_round["report"]["flagged_tasks"], key=lambda t: t["label_quality"])
+    assert set(planted) <= set(shown), (planted, by_quality)
+    assert {t["task"] for t in by_quality[:len(planted)]} == set(planted), (planted, by_quality)
     assert len(shown) <= 15  # 4 planted among 60: the tab is not flooded
     assert shown == [t["task"] for t in ner_round["report"]["flagged_tasks"]]
 

@@ -39,9 +39,11 @@ def confusion_key(flag: Disagreement) -> str:
 def order_flags(flags: Sequence[Disagreement], order: str, vectors: dict[int, np.ndarray] | None = None,
                 labels_are_classes: bool = True) -> tuple[list[Disagreement], dict[int, str]]:
     """(the flags in tab order, task id -> its group's name); `flags` come most suspicious first. Free-text
-    labels have no confusions: `confusion` keeps their rank order."""
+    labels, spans and boxes have no one confusion: `confusion` keeps their rank order."""
     flags = list(flags)
-    if order == "confusion" and labels_are_classes:
+    # Spans and boxes hold several classes each: their "confusion" is a set of classes, not one rule, so they
+    # keep the rank order (as free text does).
+    if order == "confusion" and labels_are_classes and all(f.label_classes is None for f in flags):
         groups: dict[str, list[Disagreement]] = {}
         for flag in flags:
             groups.setdefault(confusion_key(flag), []).append(flag)

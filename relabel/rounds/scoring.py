@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from relabel.adapters.base import Disagreement, TaskAdapter
+from relabel.adapters.base import Disagreement, RoundPolicy, TaskAdapter
 from relabel.adapters.noise.flags import FlagOptions
 from relabel.adapters.noise.knn import combine_probabilities
 from relabel.rounds.annotators import annotator_summary
@@ -65,6 +65,8 @@ def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number:
     disagreements, suppressed = apply_confirmation_memory(
         disagreements, confirmed_label_quality(earlier_reports, current_labels), options.confirmation_margin)
     evaluation_tasks = {item["task"] for item in items if item.get("split") == "evaluation"}
+    if adapter.round_policy is RoundPolicy.DROP_ROWS:  # nobody re-labels dropped rows: most suspicious first
+        tab = replace(tab, order="rank", propagate=False)
     earliest = first_labels(earlier_reports, adapter.target_key, predictions_of) \
         if tab.propagate and earlier_reports and predictions_of else None
     disagreements, order, groups = plan_tab(disagreements, items, label_keys, earlier_reports, evaluation_tasks, tab,
