@@ -29,7 +29,7 @@ ADAPTERS: list[type[TaskAdapter]] = [ClickAdapter, TextGenerationAdapter, TextCl
                                        ImageClassificationAdapter, NerAdapter, ObjectDetectionAdapter]
 
 #: what the environment gives every adapter whose constructor takes it (not what a model learns)
-RUNTIME_OPTIONS = ("device", "fetch_media")
+RUNTIME_OPTIONS = ("device", "fetch_media", "feature_cache_dir")
 
 
 def constructor_options(adapter_class: type[TaskAdapter]) -> list[str]:
@@ -69,7 +69,7 @@ def adapter_for_config(label_config: str, options: Mapping[str, Mapping[str, Any
     `options` maps task type names (`TaskAdapter.name`) to that adapter's constructor options (model
     names, epochs, ...), e.g. {"ner": {"epochs": 5}}: the backend's configuration for every task type,
     of which the chosen adapter takes its own. An unknown task type or option raises ValueError.
-    `runtime` (RUNTIME_OPTIONS: device, fetch_media) goes to every adapter whose constructor takes it.
+    `runtime` (RUNTIME_OPTIONS: device, fetch_media, feature_cache_dir) goes to every adapter whose constructor takes it.
     Raises UnsupportedLabelConfig, naming what is supported, when no adapter understands the config.
     """
     options = dict(options or {})

@@ -245,13 +245,18 @@ class Settings:
                     "seed": self.seed},
         }
 
-    def build_adapter(self, label_config: str, fetch_media=None) -> TaskAdapter:
+    def build_adapter(self, label_config: str, fetch_media=None, feature_cache_dir: str | None = None) -> TaskAdapter:
         """The adapter for a labeling config, with these settings' model options and device."""
-        return adapter_for_config(label_config, self.adapter_options(), device=self.device, fetch_media=fetch_media)
+        return adapter_for_config(label_config, self.adapter_options(), device=self.device, fetch_media=fetch_media,
+                                  feature_cache_dir=feature_cache_dir)
 
     def for_adapter(self, adapter) -> "Settings":
         """These settings with the adapter's own defaults where they leave a choice open (K of K-fold)."""
         return self if self.n_folds is not None else replace(self, n_folds=adapter.default_folds)
+
+    def feature_cache_dir(self, project_id: int) -> str:
+        """Where a project's text embeddings are kept between trainings, so unchanged texts are embedded once."""
+        return os.path.join(self.model_dir, "feature-cache", f"project-{int(project_id)}")
 
     def media_cache_dir(self, project_id: int) -> str:
         """Where a project's downloaded images are kept, so each is fetched once."""

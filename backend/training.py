@@ -85,7 +85,8 @@ def project_adapter(project: dict, settings: Settings, client: LabelStudioClient
     """The adapter of a project's labeling config, reading media with the client's credentials."""
     try:
         return settings.build_adapter(project.get("label_config") or "",
-                                      fetch_media=client.media_fetcher(settings.media_cache_dir(project["id"])))
+                                      fetch_media=client.media_fetcher(settings.media_cache_dir(project["id"])),
+                                      feature_cache_dir=settings.feature_cache_dir(project["id"]))
     except UnsupportedLabelConfig as error:
         raise TrainingError(f"project {project['id']}: {error}") from None
 
@@ -154,7 +155,8 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
             write_json_atomic(os.path.join(scratch, "predictions.json"), record)
 
     result = {"model_version": version, "labeled": len(labeled), "unlabeled": len(unlabeled),
-              "reused": stored is not None, "predictions_written": 0, "predictions_existing": 0}
+              "reused": stored is not None, "predictions_written": 0, "predictions_existing": 0,
+              "texts_embedded": getattr(adapter, "texts_embedded_", None)}
     if write_predictions:
         already = existing_prediction_tasks(tasks, version)
         rows = [{"task": item["task"], "model_version": version, **item["prediction"]}

@@ -6,6 +6,7 @@ import json
 import random
 
 import pytest
+import requests
 
 from relabel.demo.data import LABEL_CONFIG, TOPICS, annotation_result
 from tests.helpers import all_tasks, api, relabel, round_tabs, sync_round, tab_task_ids
@@ -58,6 +59,10 @@ def test_two_fixes_of_a_wrong_rule_bring_the_rest_of_its_pattern_into_the_next_t
     result = sync_round(label_studio, backend, project_id, tmp_path)
     assert result.returncode == 0, result.stderr
     second = json.loads((tmp_path / "round-2" / "report.json").read_text())
+    # only labels changed: round 2's training embedded no text again (the project's embedding cache)
+    jobs = requests.get(f"{backend.url}/jobs", params={"project": project_id}, timeout=60).json()["jobs"]
+    trained = [job["result"] for job in jobs if job["state"] == "done" and not job["result"]["reused"]]
+    assert [r["texts_embedded"] for r in trained[-2:]] == [120, 0], trained
     rest = set(pattern) - set(fixed) - shown_first
     tab = round_tabs(label_studio, project_id)["Re-label round 2"]
     ordered = tab_task_ids(label_studio, tab["id"])

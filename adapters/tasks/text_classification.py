@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from relabel.adapters.base import Progress, no_progress, non_empty_text
 from relabel.adapters.models.text_classifiers import (EmbeddingTfidfEnsemble, FineTunedWithEnsemble, LinearHead,
                                                       TextFeatures)
+from relabel.adapters.models.embedding_cache import cached_embeddings
 from relabel.adapters.models.text_encoders import DEFAULT_ENCODER, FineTunedTextClassifier, shared_embedder
 from relabel.adapters.tasks.classification import ClassificationAdapter
 
@@ -32,7 +33,8 @@ class TextClassificationAdapter(ClassificationAdapter):
 
     def __init__(self, label_config: str, *, mode: str = "ensemble", encoder: str | None = None,
                  epochs: int = 2, batch_size: int = 32, learning_rate: float = 1e-4, regularization: float = 1.0,
-                 tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0):
+                 tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0,
+                 feature_cache_dir: str | None = None):
         super().__init__(label_config)
         if mode not in MODES:
             raise ValueError(f"text classification mode must be one of {MODES}, got {mode!r}")
@@ -45,6 +47,11 @@ class TextClassificationAdapter(ClassificationAdapter):
         self.tfidf_regularization = tfidf_regularization
         self.device = device
         self.seed = seed
+        # where the backend's training keeps this project's embeddings (adapters.models.embedding_cache);
+        # None (/predict, benchmarks): embed every time
+        self.feature_cache_dir = feature_cache_dir
+        #: how many texts the last featurize had to embed (the others came from the cache)
+        self.texts_embedded_: int | None = None
 
     def settings(self) -> dict:
         settings = {"mode": self.mode, "encoder": self.encoder, "seed": self.seed}
@@ -62,7 +69,12 @@ class TextClassificationAdapter(ClassificationAdapter):
     def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> Any:
         if self.mode == "finetune":
             return list(inputs)
-        embeddings = shared_embedder(self.encoder, self.device).embed(inputs, progress)
+        embedder = shared_embedder(self.encoder, self.device)
+        if self.feature_cache_dir:
+            embeddings, self.texts_embedded_ = cached_embeddings(
+                embedder.embed, list(inputs), self.feature_cache_dir, f"{embedder.path}|{embedder.max_length}", progress)
+        else:
+            embeddings, self.texts_embedded_ = embedder.embed(inputs, progress), len(inputs)
         return embeddings if self.mode == "embedding" else TextFeatures(list(inputs), embeddings)
 
     def similarity_vectors(self, features: Any) -> Any:
