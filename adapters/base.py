@@ -194,18 +194,16 @@ def latest_annotation(task: dict) -> dict | None:
     Label Studio keeps every annotation; the newest one is the current human label, so a re-labeled
     task trains the next model with its new label while the old annotation stays untouched.
     """
-    annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-    if not annotations:
-        return None
-    return max(annotations, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
+    votes = annotator_votes(task)
+    return votes[0] if votes else None
 
 
 def annotator_votes(task: dict) -> list[dict]:
     """Each annotator's latest annotation that was not cancelled, latest first (an annotation of an
     unknown author counts as its own annotator)."""
-    annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-    annotations.sort(key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0),
-                     reverse=True)
+    annotations = sorted((a for a in task.get("annotations") or [] if not a.get("was_cancelled")),
+                         key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0),
+                         reverse=True)
     seen, votes = set(), []
     for annotation in annotations:
         who = annotator_of(annotation)

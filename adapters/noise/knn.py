@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from relabel.adapters.noise.neighbours import normalise
+
 #: rows of the similarity matrix computed at once (memory: CHUNK x n floats)
 CHUNK = 2048
 
 
-def normalised(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-
 def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices, cosine similarities), each (n, k): every item's k most similar other items, most similar first."""
-    unit = normalised(vectors)
+    unit = normalise(vectors).astype(np.float32)  # float32: a block of CHUNK x n similarities stays small
     n = len(unit)
     k = min(k, n - 1)
     indices, similarities = np.zeros((n, k), dtype=int), np.zeros((n, k), dtype=np.float32)

@@ -28,12 +28,11 @@ EVALUATION_GROUP = "evaluation tasks (scores rest on them)"
 
 
 def confusion_key(flag: Disagreement) -> str:
-    """The kind of doubt a flag shows: "sports → food" for one-class labels, else the classes at stake."""
-    if flag.label_classes is None:
-        if flag.human == flag.model and "votes" in flag.facts:
-            return f"annotators split on {flag.human}"
-        return f"{flag.human} → {flag.model}"
-    return ", ".join(flag.flagged_classes) or "(no class)"
+    """The kind of doubt a one-class label's flag shows: "sports → food", or "annotators split on sports"
+    where people disagree and the model sides with their majority."""
+    if flag.human == flag.model and "votes" in flag.facts:
+        return f"annotators split on {flag.human}"
+    return f"{flag.human} → {flag.model}"
 
 
 def order_flags(flags: Sequence[Disagreement], order: str, vectors: dict[int, np.ndarray] | None = None,
