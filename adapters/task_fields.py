@@ -9,9 +9,10 @@ from __future__ import annotations
 FIELD_PREFIX = "relabel_"
 #: the round that flagged the task (its tab filters on it)
 ROUND_FIELD = "relabel_round"
-#: the task's place in its round's tab, 1 = most suspicious
+#: the task's place in its round's tab, "1" (or "0001") = most suspicious: zero-padded text, ordered as text
 RANK_FIELD = "relabel_rank"
-#: the label-quality score the rank comes from (lower = label more likely wrong)
+#: the label-quality score the rank comes from (lower = label more likely wrong): written by rounds before
+#: 2026-12-02 (the report holds it now), still removed with the tags
 QUALITY_FIELD = "relabel_quality"
 #: the classes the task is flagged for, as "|PER|LOC|" (a per-class tab filters on "contains |PER|")
 CLASSES_FIELD = "relabel_classes"

@@ -5,8 +5,10 @@ Starts PostgreSQL, Label Studio on it and the backend (as docker-compose.yml doe
 the round driver's own code:
   1. importing N labeled tasks (N = --tasks, default 10,000);
   2. writing one prediction per task (LabelStudioClient.import_predictions, as a training job does);
-  3. building the round's tab for F flagged tasks (--flagged, default 2,000): tag_tasks + create_tab,
-     as sync_round.py does, then Label Studio's own query for the tab's tasks;
+  3. building the round's tab for F flagged tasks (--flagged, default 2,000): tag_tasks in bulk +
+     create_tab, as sync_round.py does, then Label Studio's own query for the tab's tasks, and the whole
+     tab read back to check it lists exactly the flagged tasks in rank order; a sample tagged one by one
+     (the path before bulk tags) for comparison;
   4. /predict latency (p50/p95) with C concurrent clients (--clients, default 4), each sending requests
      of 1 task (what Label Studio sends when an annotator opens a task) and of 50 tasks, against a model
      trained on a 300-task project.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import secrets
 import tempfile
 import time
@@ -34,14 +37,35 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from relabel.adapters.base import Disagreement
 from relabel.clients.label_studio import LabelStudioClient
 from relabel.demo.data import LABEL_CONFIG, annotation_result, as_label_studio_tasks, make_dataset
+from relabel.rounds.bulk_tags import plan_bulk_writes
 from relabel.rounds.tabs import RANK_FIELD, create_tab, round_tags, tag_tasks
 from relabel.stack import (free_port, start_backend, start_label_studio, start_postgres, start_redis,
                               start_worker)
 
 
+CLASSES = ("sports", "food", "tech", "travel")
+
+
 def flag(task_id: int, human: str, rank: int) -> Disagreement:
-    """A flagged task as round_tags reads it."""
-    return Disagreement(task_id, True, rank / 10_000, human, human)
+    """A flagged task as round_tags reads it: the model says another class, with some confidence."""
+    model = CLASSES[(CLASSES.index(human) + 1 + rank % 3) % len(CLASSES)] if human in CLASSES else "sports"
+    return Disagreement(task_id, True, rank / 10_000, human, model, {"model_confidence": (rank * 37 % 100) / 100})
+
+
+def tab_task_ids(url: str, token: str, view_id: int) -> list[int]:
+    """Every task of a tab, in the tab's order, as the Data Manager pages through them."""
+    ids, page = [], 1
+    while True:
+        answer = requests.get(f"{url}/api/tasks", params={"view": view_id, "page_size": 500, "page": page,
+                                                          "fields": "task_only"},
+                              headers={"Authorization": f"Token {token}"}, timeout=600)
+        if answer.status_code == 404:
+            return ids
+        tasks = answer.json()["tasks"]
+        if not tasks:
+            return ids
+        ids += [t["id"] for t in tasks]
+        page += 1
 
 
 def timed(function, *args, **kwargs):
@@ -81,6 +105,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--flagged", type=int, default=2_000)
+    parser.add_argument("--per-task-sample", type=int, default=200,
+                        help="flagged tasks also tagged one by one, to compare with the bulk path")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=50, help="requests per client and batch size")
     parser.add_argument("--web-workers", type=int, default=1,
@@ -128,19 +154,29 @@ def main() -> None:
         written, seconds = timed(ls.import_predictions, project.id, predictions)
         rows.append(("write one prediction per task", written, seconds))
 
-        # 3. the round's tab for the flagged tasks
-        flagged = [flag(t["id"], "sports", rank) for rank, t in enumerate(tasks[:options.flagged], start=1)]
+        # 3. the round's tab for the flagged tasks, in a random order of ranks, with reasons as a round
+        # writes them (human label, model label, confidence: a reason per task)
+        order = random.Random(0).sample(tasks, options.flagged)
+        flagged = [flag(t["id"], data[number % len(data)]["label"], rank)
+                   for rank, (number, t) in enumerate(((tasks.index(t), t) for t in order), start=1)]
         tags = round_tags(flagged, 1)
-        written, seconds = timed(tag_tasks, ls, tasks, 1, tags, False)
-        rows.append(("tag flagged tasks (task data, one PATCH each, 4 at once)", written, seconds))
+        bulk_requests = len(plan_bulk_writes(tags, {t["id"]: t["data"] for t in tasks})[0])
+        written, seconds = timed(tag_tasks, ls, tasks, 1, tags, False, project_id=project.id)
+        rows.append((f"tag flagged tasks in bulk ({bulk_requests} add_data_field requests)", written, seconds))
+        sample = flagged[:options.per_task_sample]
+        written, seconds = timed(tag_tasks, ls, tasks, 2, round_tags(sample, 2), False)
+        rows.append(("for comparison: tag tasks one by one (read + PATCH each, 4 at once)", written, seconds))
         view, seconds = timed(create_tab, ls, project.id, 1)
         rows.append(("create the tab", 1, seconds))
         listed, seconds = timed(lambda: requests.get(
             f"{label_studio.url}/api/tasks", params={"view": view["id"], "page_size": 100, "fields": "task_only"},
             headers={"Authorization": f"Token {token}"}, timeout=600).json())
         assert listed["total"] == options.flagged, listed["total"]
-        assert listed["tasks"][0]["data"][RANK_FIELD] == 1
+        assert int(listed["tasks"][0]["data"][RANK_FIELD]) == 1
         rows.append(("open the tab: its first page of 100 (Label Studio's query)", options.flagged, seconds))
+        shown, seconds = timed(tab_task_ids, label_studio.url, token, view["id"])
+        assert shown == [d.task_id for d in flagged], "the tab does not list the flagged tasks in rank order"
+        rows.append(("read the whole tab: exactly the flagged tasks, in rank order", len(shown), seconds))
 
         # 4. /predict, against a model trained on a small project
         small = make_dataset(n_items=300, noise_rate=0.1, seed=1)

@@ -34,13 +34,13 @@ def test_next_round_counts_completed_round_tabs():
 
 def test_tag_plan_keeps_data_fields_and_only_writes_changes():
     tasks = [{"id": 1, "data": {"text": "a", "source": "web"}},
-             {"id": 2, "data": {"text": "b", "relabel_round": 2, "relabel_rank": 1, "relabel_quality": 0.2}},
-             {"id": 3, "data": {"text": "c", "relabel_round": 2, "relabel_rank": 5, "relabel_quality": 0.4}},
-             {"id": 4, "data": {"text": "d", "relabel_round": 1, "relabel_rank": 3, "relabel_quality": 0.1}},
-             {"id": 5, "data": {"text": "e", "relabel_round": 2, "relabel_rank": 3, "relabel_quality": 0.3}}]
+             {"id": 2, "data": {"text": "b", "relabel_round": 2, "relabel_rank": 1}},
+             {"id": 3, "data": {"text": "c", "relabel_round": 2, "relabel_rank": 5}},
+             {"id": 4, "data": {"text": "d", "relabel_round": 1, "relabel_rank": 3}},
+             {"id": 5, "data": {"text": "e", "relabel_round": 2, "relabel_rank": 3}}]
     flags = [disagreement(1, "a", "b", 0.1), disagreement(2, "a", "b", 0.2), disagreement(5, "a", "b", 0.3)]
     tags = round_tags(flags, round_number=2, groups={2: "a → b"})
-    assert tags[2] == {"relabel_round": 2, "relabel_rank": 2, "relabel_quality": 0.2, "relabel_classes": "|a|",
+    assert tags[2] == {"relabel_round": 2, "relabel_rank": "2", "relabel_classes": "|a|",
                        "relabel_reason": "human: a · model: b 0.90",  # the tab's list says it in words
                        "relabel_group": "a → b"}
     updates = dict(planned_tag_updates(tasks, round_number=2, tags=tags))

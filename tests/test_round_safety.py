@@ -37,23 +37,26 @@ def test_a_second_round_driver_on_the_same_project_is_told_who_runs_the_round(la
     assert requests.get(lock_url, timeout=10).status_code == 404  # given back
 
 
-def test_tagging_keeps_a_field_a_person_edited_after_the_round_read_the_tasks(label_studio, project):
+@pytest.mark.parametrize("in_bulk", [True, False], ids=["bulk", "task-by-task"])
+def test_tagging_keeps_a_field_a_person_edited_after_the_round_read_the_tasks(label_studio, project, in_bulk):
     project_id, _ = project
+    bulk = {"project_id": project_id} if in_bulk else {}
     ls = LabelStudioClient(label_studio.url, label_studio.token)
     snapshot = ls.list_tasks(project_id)  # the round reads its tasks ...
     edited, flagged = snapshot[0]["id"], snapshot[1]["id"]
     api(label_studio, "PATCH", f"/api/tasks/{edited}",  # ... a person edits one meanwhile ...
         json={"data": {**snapshot[0]["data"], "note": "checked by a person", "image": "s3://bucket/raw.png"}})
     tags = round_tags([_flag(edited, 0.1), _flag(flagged, 0.2)], round_number=9)
-    assert tag_tasks(ls, snapshot, 9, tags, quiet=True) == 2  # ... and the round tags it from the old snapshot
+    assert tag_tasks(ls, snapshot, 9, tags, quiet=True, **bulk) == 2  # ... the round tags it from the old snapshot
     data = next(t for t in all_tasks(label_studio, project_id) if t["id"] == edited)["data"]
     assert data["note"] == "checked by a person" and data["relabel_round"] == 9
     assert data["image"] == "s3://bucket/raw.png"  # stored URIs are written back as stored
     # a re-run that no longer flags the edited task removes only the round's fields
     # (and moves the other up to rank 1)
-    assert tag_tasks(ls, ls.list_tasks(project_id), 9, round_tags([_flag(flagged, 0.2)], 9), quiet=True) == 2
-    data = next(t for t in all_tasks(label_studio, project_id) if t["id"] == edited)["data"]
-    assert "relabel_round" not in data and data["note"] == "checked by a person"
+    assert tag_tasks(ls, ls.list_tasks(project_id), 9, round_tags([_flag(flagged, 0.2)], 9), quiet=True, **bulk) == 2
+    data = {t["id"]: t["data"] for t in all_tasks(label_studio, project_id)}
+    assert "relabel_round" not in data[edited] and data[edited]["note"] == "checked by a person"
+    assert data[flagged]["relabel_rank"] == "1" and data[flagged]["relabel_round"] == 9
 
 
 def test_a_persons_own_tab_named_like_a_round_is_never_deleted_or_counted(label_studio, backend, project, tmp_path):

@@ -89,6 +89,17 @@ class LabelStudioClient:
         """Replace a task's data. Label Studio replaces `data` whole: pass every existing field."""
         self._call(f"updating task {task_id}", self._sdk.tasks.update, id=str(task_id), data=data)
 
+    def set_data_field(self, project_id: int, task_ids: Sequence[int], name: str, value_type: str,
+                       value: Any) -> None:
+        """In one request, set the data field `name` of every task in `task_ids` to `value` (value_type
+        "Number" or "String"; Label Studio stores numbers as floats), or apply the expression `value`
+        (value_type "Expression", e.g. replace("a", "b")) to it: the Data Manager action add_data_field.
+        Only that field changes."""
+        self._call(f"setting {name} in {len(task_ids)} task(s) of project {project_id}", self._sdk.actions.create,
+                   id="add_data_field", project=project_id, selected_items={"all": False, "included": list(task_ids)},
+                   request_options={"additional_body_parameters": {"value_name": name, "value_type": value_type,
+                                                                   "value": value}})
+
     def import_predictions(self, project_id: int, predictions: Sequence[dict], progress=None) -> int:
         """Write predictions ({task, model_version, score, result}) in chunks; returns how many."""
         written = 0

@@ -31,7 +31,7 @@ def publish_round(ls: LabelStudioClient, project_id: int, scored: ScoredRound, a
     round_number = scored.round_number
     tags = round_tags(scored.flags, round_number, adapter.relabel_fields, adapter.flag_reason, scored.groups)
     tags.update({task_id: {HUMAN_EVAL_FIELD: round_number} for task_id in human_eval_tasks})
-    tag_tasks(ls, tasks, round_number, tags, quiet, adapter.relabel_field_names)
+    tag_tasks(ls, tasks, round_number, tags, quiet, adapter.relabel_field_names, project_id=project_id)
     ls.update_project(project_id, model_version=scored.model_version)
     delete_round_tabs(ls, project_id, round_number)
     class_tabs = {}

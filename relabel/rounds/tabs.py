@@ -1,13 +1,15 @@
 """The round's marks in Label Studio: tags in the flagged tasks' data, and the Data Manager tabs.
 
-A task is in round N's tab when its data holds relabel_round = N; relabel_rank orders the tab (1 =
-most suspicious) and relabel_quality is the label-quality score the rank comes from (the names are in
+A task is in round N's tab when its data holds relabel_round = N; relabel_rank orders the tab ("0001" =
+most suspicious: zero-padded text, so the text order is the rank order; the names are in
 relabel.adapters.task_fields). Filters on task ids (`in_list`) pass the API but crash the Data Manager
-page and `meta` filters fail, so the tags live in the task data (every other field kept). Per-class
-tabs add a "contains |PER|" filter on relabel_classes.
+page and `meta` filters fail, so the tags live in the task data (every other field kept), written in a
+few bulk requests (relabel.rounds.bulk_tags). Per-class tabs add a "contains |PER|" filter on
+relabel_classes.
 """
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +19,8 @@ from tqdm import tqdm
 from relabel.adapters.base import readable_reason
 from relabel.adapters.task_fields import (CLASSES_FIELD, GROUP_FIELD, HUMAN_EVAL_FIELD, QUALITY_FIELD, RANK_FIELD,
                                          REASON_FIELD, ROUND_FIELD, TAG_FIELDS)
-from relabel.clients.label_studio import LabelStudioClient
+from relabel.clients.label_studio import LabelStudioClient, LabelStudioError
+from relabel.rounds.bulk_tags import plan_bulk_writes
 
 #: the round's tab title, per round policy (relabel.rounds.policies): re-label, or dropped rows (clicks)
 TAB_TITLE = "Re-label round {}"
@@ -27,8 +30,10 @@ HUMAN_EVAL_TAB_TITLE = "Human evaluation round {}"
 TAB_PATTERN = re.compile(r"^(?:Re-label|Dropped clicks) round (\d+)(?: — (.*))?$")
 #: the key in a tab's data that marks it as Re-Label's: {"round": N, "class": name or None}
 TAB_MARKER = "relabel"
-#: task data writes in flight at once
+#: task data writes in flight at once (the per-task path)
 TAG_WRITERS = 4
+
+log = logging.getLogger(__name__)
 
 
 def tab_marker(view: dict) -> dict | None:
@@ -56,12 +61,13 @@ def next_round(views: list[dict]) -> int:
 
 def round_tags(flags: list, round_number: int, relabel_fields=lambda disagreement: {},
                reason=None, groups: dict[int, str] | None = None) -> dict[int, dict]:
-    """The tag fields of each flagged task, `flags` being in tab order: round, rank, quality, classes, the
-    reason in words (`reason(disagreement)`, `TaskAdapter.flag_reason`) and the task's group in the tab
+    """The tag fields of each flagged task, `flags` being in tab order: round, rank (zero-padded text), classes,
+    the reason in words (`reason(disagreement)`, `TaskAdapter.flag_reason`) and the task's group in the tab
     (`groups`, relabel.rounds.ordering), with the fields `relabel_fields(disagreement)` adds for the
     re-label config (`TaskAdapter.relabel_fields`)."""
     reason, groups = reason or readable_reason, groups or {}
-    return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: rank, QUALITY_FIELD: round(d.label_quality, 6),
+    width = len(str(len(flags)))
+    return {d.task_id: {ROUND_FIELD: round_number, RANK_FIELD: f"{rank:0{width}d}",
                         CLASSES_FIELD: "|" + "|".join(d.flagged_classes) + "|", REASON_FIELD: flag_reason(d, reason),
                         GROUP_FIELD: groups.get(d.task_id, ""), **relabel_fields(d)}
             for rank, d in enumerate(flags, start=1)}
@@ -103,15 +109,44 @@ def planned_tag_updates(tasks: list[dict], round_number: int, tags: dict[int, di
 
 
 def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags: dict[int, dict], quiet: bool,
-              extra_fields: tuple[str, ...] = ()) -> int:
+              extra_fields: tuple[str, ...] = (), project_id: int | None = None) -> int:
     """Write the round tags into task data (only where they change); returns how many tasks were written.
 
-    Label Studio replaces a task's `data` whole on PATCH, and `tasks` was read minutes ago: each task is
+    With `project_id`, the tags go in bulk (relabel.rounds.bulk_tags: a few dozen requests for any number
+    of tasks, each changing only its own field). What bulk writes cannot do (untagging a task a re-run
+    no longer flags, a field holding a list), or everything when Label Studio refuses the bulk action,
+    goes task by task.
+    """
+    planned = {task_id for task_id, _ in planned_tag_updates(tasks, round_number, tags, extra_fields)}
+    per_task = {task_id for task_id in planned if task_id not in tags}  # untagging
+    if project_id is not None:
+        current = {task["id"]: dict(task.get("data") or {}) for task in tasks if task["id"] in planned}
+        writes, leftovers = plan_bulk_writes({t: tags[t] for t in planned if t in tags}, current)
+        try:
+            with tqdm(total=len(writes), desc="tagging flagged tasks (bulk)", unit="request", disable=quiet,
+                      file=sys.stderr) as bar:
+                for write in writes:
+                    ls.set_data_field(project_id, write.task_ids, write.name, write.value_type, write.value)
+                    bar.update()
+            per_task |= set(leftovers)
+        except LabelStudioError as error:
+            if "not reachable" in str(error):
+                raise
+            log.warning("bulk tagging refused; tagging task by task", extra={"error": str(error)})
+            per_task = planned
+    else:
+        per_task = planned
+    return len(planned - per_task) + tag_one_by_one(ls, sorted(per_task), round_number, tags, quiet, extra_fields)
+
+
+def tag_one_by_one(ls: LabelStudioClient, task_ids: list[int], round_number: int, tags: dict[int, dict],
+                   quiet: bool, extra_fields: tuple[str, ...] = ()) -> int:
+    """Write the round tags task by task; returns how many tasks were written.
+
+    Label Studio replaces a task's `data` whole on PATCH, and the tasks were read minutes ago: each task is
     read again just before its write and only the round's fields change, so a field a person edited
     meanwhile is kept.
     """
-    planned = [task_id for task_id, _ in planned_tag_updates(tasks, round_number, tags, extra_fields)]
-
     def write(task_id: int) -> bool:
         current = ls.task_data(task_id)
         wanted = tagged_data(current, task_id, round_number, tags, extra_fields)
@@ -123,8 +158,9 @@ def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags:
     # go 1.5-1.8x faster (benchmarks/RESULTS.md section 10) and each task's write stands alone.
     written = 0
     with ThreadPoolExecutor(TAG_WRITERS) as pool, \
-            tqdm(total=len(planned), desc="tagging flagged tasks", unit="task", disable=quiet, file=sys.stderr) as bar:
-        for changed in pool.map(write, planned):
+            tqdm(total=len(task_ids), desc="tagging tasks one by one", unit="task", disable=quiet or not task_ids,
+                 file=sys.stderr) as bar:
+        for changed in pool.map(write, task_ids):
             written += changed
             bar.update()
     return written
@@ -139,8 +175,8 @@ HIDDEN_COLUMNS = ("inner_id", "completed_at", "cancelled_annotations", "total_pr
                   "updated_at", "updated_by", "avg_lead_time", "draft_exists", "total_annotations", "data",
                   "annotations_results", "predictions_results", f"data.{ROUND_FIELD}", f"data.{CLASSES_FIELD}",
                   f"data.{QUALITY_FIELD}")
-#: task data columns holding numbers (a text column declared a Number shows NaN)
-NUMBER_FIELDS = (ROUND_FIELD, RANK_FIELD, QUALITY_FIELD)
+#: task data columns holding numbers (a text column declared a Number shows NaN; the rank is text)
+NUMBER_FIELDS = (ROUND_FIELD, QUALITY_FIELD)
 
 
 def delete_round_tabs(ls: LabelStudioClient, project_id: int, round_number: int) -> None:
@@ -168,7 +204,8 @@ def create_tab(ls: LabelStudioClient, project_id: int, round_number: int, class_
         "filters": {"conjunction": "and", "items": filters},
         "ordering": [f"tasks:data.{RANK_FIELD}"] if kind == "round" else ["tasks:id"],
         "columnsDisplayType": {**{f"tasks:data.{name}": "Number" for name in NUMBER_FIELDS},
-                               **{f"tasks:data.{name}": "String" for name in (CLASSES_FIELD, REASON_FIELD, GROUP_FIELD)}},
+                               **{f"tasks:data.{name}": "String"
+                                  for name in (RANK_FIELD, CLASSES_FIELD, REASON_FIELD, GROUP_FIELD)}},
         "hiddenColumns": {"explore": [f"tasks:{name}" for name in HIDDEN_COLUMNS],
                           "labeling": [f"tasks:{name}" for name in HIDDEN_COLUMNS]},
     })
