@@ -242,6 +242,9 @@ class TaskAdapter(ABC):
     default_neighbour_weight: ClassVar[float] = 0.0
     #: K of the K-fold out-of-fold predictions when the backend's RELABEL_FOLDS leaves it open
     default_folds: ClassVar[int] = 5
+    #: where the labeled tasks' outputs come from when RELABEL_PREDICTION_SOURCE leaves it open
+    #: (relabel.adapters.data.folds.PREDICTION_SOURCES; see `prediction_source_for`)
+    default_prediction_source: ClassVar[str] = "out_of_fold"
     #: what a round does with the flagged labels: re-label them, or drop the rows from training (clicks)
     round_policy: ClassVar[RoundPolicy] = RoundPolicy.RELABEL
     #: the task data fields `relabel_fields` writes (removed again when a re-run no longer flags a task)
@@ -390,6 +393,11 @@ class TaskAdapter(ABC):
     @abstractmethod
     def output_target(self, output: Any) -> Any:
         """The model's output as a label in the form of `Example.target` (its most likely class, spans, ...)."""
+
+    def prediction_source_for(self, n_labeled: int) -> str:
+        """Where the outputs of a project's `n_labeled` labeled tasks come from when the settings leave it
+        open: `default_prediction_source`, whatever the size (a task type may say otherwise)."""
+        return self.default_prediction_source
 
     def preview(self, task: dict) -> tuple[str, str]:
         """What a report shows a person of a task: ("text", an excerpt) or ("image", its URL)."""

@@ -17,7 +17,7 @@
 | RELABEL_EVAL_SHARE | where no task is marked: the seeded share of tasks held out for evaluation (0: none) | 0.15 |
 | RELABEL_FOLDS | K of the K-fold out-of-fold predictions | the task type's: 5, object detection 3 |
 | RELABEL_REPEATS | K-fold splits (seeds) whose out-of-fold predictions are averaged | 1 |
-| RELABEL_PREDICTION_SOURCE | out_of_fold, or in_sample (the paper's original rule) | out_of_fold |
+| RELABEL_PREDICTION_SOURCE | out_of_fold, in_sample (the paper's original rule), or blended (the two averaged) | the task type's: out_of_fold; NER blended from about 530 labeled sentences (below, out_of_fold) |
 | RELABEL_SEED | seed of folds and models | 0 |
 | RELABEL_TEXT_MODE | ensemble (frozen encoder + TF-IDF, linear heads), embedding, finetune, finetune_ensemble | ensemble |
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
@@ -101,7 +101,10 @@ def _names(text: str) -> list[str]:
 PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, "seed": int,
                     # task types whose flagged rows are dropped (clicks): rows flagged in rounds before this one
                     # are left out of training (see relabel.backend.training.rows_left_in)
-                    "drop_flagged_before_round": int}
+                    "drop_flagged_before_round": int,
+                    # store each labeled task's neighbour vote (FlagOptions.neighbour_weight): n x n
+                    # similarities, minutes at 100,000 tasks, so only for a round that mixes it in
+                    "neighbour_vote": bool}
 
 
 def _parse(name: str, raw: str, default):
@@ -129,7 +132,7 @@ class Settings:
     allow_unauthenticated: bool = False
     n_folds: int | None = None  # None: the adapter's default_folds
     n_repeats: int = 1
-    prediction_source: str = "out_of_fold"
+    prediction_source: str | None = None  # None: the adapter's default_prediction_source
     seed: int = 0
     text_mode: str = "ensemble"
     text_encoder: str = ""
@@ -148,6 +151,7 @@ class Settings:
     ctr_categorical_fields: str = ""
     ctr_epochs: int = 10
     drop_flagged_before_round: int | None = None
+    neighbour_vote: bool = False
     device: str = "auto"
     max_body_mb: int = 64
     check_wait: float = 20.0
@@ -166,7 +170,7 @@ class Settings:
     eval_share: float = 0.15
 
     def __post_init__(self):
-        if self.prediction_source not in PREDICTION_SOURCES:
+        if self.prediction_source is not None and self.prediction_source not in PREDICTION_SOURCES:
             raise ValueError(f"RELABEL_PREDICTION_SOURCE must be one of {PREDICTION_SOURCES}, "
                              f"got {self.prediction_source!r}")
         for name, (lowest, highest) in BOUNDS.items():
@@ -204,7 +208,7 @@ class Settings:
             raise ValueError(f"unknown project setting(s) {sorted(unknown)}; known: {list(PROJECT_SETTINGS)}")
         overrides = {name: value for name, value in overrides.items() if value is not None}
         for name, value in overrides.items():
-            if isinstance(value, bool) or not isinstance(value, PROJECT_SETTINGS[name]):
+            if isinstance(value, bool) != (PROJECT_SETTINGS[name] is bool) or not isinstance(value, PROJECT_SETTINGS[name]):
                 raise ValueError(f"project setting {name!r} must be a {PROJECT_SETTINGS[name].__name__}, got {value!r}")
         return replace(self, **overrides)
 
@@ -250,9 +254,14 @@ class Settings:
         return adapter_for_config(label_config, self.adapter_options(), device=self.device, fetch_media=fetch_media,
                                   feature_cache_dir=feature_cache_dir)
 
-    def for_adapter(self, adapter) -> "Settings":
-        """These settings with the adapter's own defaults where they leave a choice open (K of K-fold)."""
-        return self if self.n_folds is not None else replace(self, n_folds=adapter.default_folds)
+    def for_adapter(self, adapter, n_labeled: int | None = None) -> "Settings":
+        """These settings with the adapter's own defaults where they leave a choice open: K of K-fold, and,
+        once the number of labeled tasks is known, where their outputs come from."""
+        source = self.prediction_source
+        if source is None and n_labeled is not None:
+            source = adapter.prediction_source_for(n_labeled)
+        return replace(self, n_folds=adapter.default_folds if self.n_folds is None else self.n_folds,
+                       prediction_source=source)
 
     def feature_cache_dir(self, project_id: int) -> str:
         """Where a project's text embeddings are kept between trainings, so unchanged texts are embedded once."""

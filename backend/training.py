@@ -51,8 +51,11 @@ def read_examples(adapter: TaskAdapter, tasks: list[dict], progress: Progress = 
 
 
 def flagged_round(task: dict) -> int | None:
-    """The round that last flagged a task (its ROUND_FIELD tag), or None."""
+    """The round that last flagged a task (its ROUND_FIELD tag), or None. (Tags written in bulk hold the
+    number as Label Studio stores it: 3.0.)"""
     value = (task.get("data") or {}).get(ROUND_FIELD)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -73,7 +76,9 @@ def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, exa
     digest.update(json.dumps({"adapter": adapter.name, "settings": adapter.settings(), "label_config": label_config,
                               "source": settings.prediction_source, "folds": settings.n_folds,
                               "repeats": settings.n_repeats, "seed": settings.seed,
-                              "evaluation": sorted(evaluation_ids)}, sort_keys=True).encode())
+                              "evaluation": sorted(evaluation_ids),
+                              **({"neighbour_vote": True} if settings.neighbour_vote else {})},
+                             sort_keys=True).encode())
     for example in examples:
         digest.update(json.dumps([example.task_id, example.input, example.target]
                                  + ([sorted(example.votes.items(), key=str)] if example.votes else []),
@@ -118,6 +123,7 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     problem = adapter.training_problem([e.target for e in labeled], settings.n_folds)
     if problem:
         raise TrainingError(f"project {project_id}: {problem}")
+    settings = settings.for_adapter(adapter, len(labeled))
     progress(CHECKING_STAGE, len(tasks), len(tasks))
 
     evaluation_ids, evaluation_source = held_out_tasks(adapter, settings, tasks, labeled)
@@ -221,10 +227,11 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     """Outputs for every labeled task (out of fold, or in sample) and, from the full model, every unlabeled
     one; the full model learns from all labeled tasks but the evaluation tasks, and is scored on them."""
     evaluation_ids = evaluation_ids or set()
+    settings = settings.for_adapter(adapter, len(labeled))
     features = adapter.featurize([e.input for e in labeled + unlabeled], progress)
     labeled_features = take(features, list(range(len(labeled))))
     targets = [e.target for e in labeled]
-    if settings.prediction_source == "out_of_fold":
+    if settings.prediction_source in ("out_of_fold", "blended"):
         run_folds = make_fold_runner(labeled_features, targets) if make_fold_runner else None
         try:
             outputs = repeated_out_of_fold_outputs(adapter.new_model, labeled_features, targets, settings.n_folds,
@@ -239,13 +246,17 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     progress("full-data model", 1, 1)
     if settings.prediction_source == "in_sample":
         outputs = in_sample_outputs(model, labeled_features)  # (evaluation tasks: the model never saw them)
+    elif settings.prediction_source == "blended":
+        outputs = [adapter.average_outputs([fold_output, full_output])
+                   for fold_output, full_output in zip(outputs, in_sample_outputs(model, labeled_features))]
     # Where similar items lie close (sentence embeddings): stored small, for the tab's order and for
     # carrying people's fixes to similar tasks (relabel.rounds.ordering).
     vectors = adapter.similarity_vectors(features)
     # A second signal beside the model: each labeled task's nearest labeled tasks vote on its label (the
-    # round mixes it in with FlagOptions.neighbour_weight).
+    # round mixes it in with FlagOptions.neighbour_weight; computed only when a round asks for it).
+    wants_votes = settings.neighbour_vote or adapter.default_neighbour_weight > 0
     votes = adapter.neighbour_vote(take(vectors, list(range(len(labeled)))), targets) \
-        if vectors is not None and len(labeled) else None
+        if wants_votes and vectors is not None and len(labeled) else None
     votes = [[round(float(p), 4) for p in row] for row in votes] if votes is not None else [None] * len(labeled)
     vectors = [[round(float(v), 4) for v in row] for row in reduce_dimensions(vectors)] \
         if vectors is not None and len(vectors) else [None] * (len(labeled) + len(unlabeled))
@@ -257,8 +268,8 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
         "model": model,
         "adapter": adapter.name,
         "prediction_source": settings.prediction_source,
-        "n_folds": settings.n_folds if settings.prediction_source == "out_of_fold" else None,
-        "n_repeats": settings.n_repeats if settings.prediction_source == "out_of_fold" else None,
+        "n_folds": settings.n_folds if settings.prediction_source != "in_sample" else None,
+        "n_repeats": settings.n_repeats if settings.prediction_source != "in_sample" else None,
         "items": [{"task": e.task_id, "annotation": e.annotation_id, "annotator": e.annotator, "target": e.target,
                    "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
                    "split": "evaluation" if e.task_id in evaluation_ids else "training", "vector": vector,

@@ -34,8 +34,11 @@ from benchmarks.ner_data import CONLL_CLASSES, DEFAULT_CONLL, Sentence, entity_f
 
 LABEL_CONFIG = ('<View><Labels name="label" toName="text">' + "".join(f'<Label value="{c}"/>' for c in CONLL_CLASSES)
                 + '</Labels><Text name="text" value="$text"/></View>')
-RULES = {  # name -> (prediction source, options)
-    "ours: OOF, worst-word budget (default)": ("out_of_fold", FlagOptions()),
+RULES = {  # name -> (prediction source, options); the first is the product's default (and sizes "random")
+    # the full model is trained anyway: its in-sample outputs averaged with the out-of-fold ones, per word
+    "ours: OOF and in-sample averaged, worst-word budget (default)": ("blend", FlagOptions()),
+    "OOF and in-sample averaged, spans differ": ("blend", FlagOptions(flag_rule="disagreement")),
+    "OOF, worst-word budget (the default until 2026-12-02)": ("out_of_fold", FlagOptions()),
     "OOF, budget, ranked by self_confidence": ("out_of_fold", FlagOptions(quality_method="self_confidence")),
     "OOF, budget, ranked by normalized_margin": ("out_of_fold", FlagOptions(quality_method="normalized_margin")),
     "OOF, budget, k from cleanlab filter confident_learning": (
@@ -44,9 +47,6 @@ RULES = {  # name -> (prediction source, options)
     "OOF, cleanlab token issues": ("out_of_fold", FlagOptions(flag_rule="confident_learning")),
     "paper: in-sample, spans differ": ("in_sample", FlagOptions(flag_rule="disagreement")),
     "in-sample, worst-word budget": ("in_sample", FlagOptions()),
-    # the full model is trained anyway: its in-sample outputs averaged with the out-of-fold ones, per word
-    "OOF and in-sample averaged, worst-word budget": ("blend", FlagOptions()),
-    "OOF and in-sample averaged, spans differ": ("blend", FlagOptions(flag_rule="disagreement")),
 }
 
 
@@ -134,9 +134,11 @@ def main() -> None:
         confirmed_quality = np.full(len(targets), np.nan)
         options = FlagOptions()
         for round_number in range(1, args.rounds + 1):
-            if round_number > 1:
-                outputs["out_of_fold"] = out_of_fold(adapter, features, targets, args.folds, args.seed + round_number)
-            flagged, quality = detect(adapter, targets, outputs["out_of_fold"], options)
+            if round_number > 1:  # the default's outputs again, on the labels as the last round left them
+                outputs["blend"] = [adapter.average_outputs([a, b]) for a, b in zip(
+                    out_of_fold(adapter, features, targets, args.folds, args.seed + round_number),
+                    in_sample_outputs(model, features))]
+            flagged, quality = detect(adapter, targets, outputs["blend"], options)
             flagged, _ = suppress_confirmed(flagged, quality, confirmed_quality, options.confirmation_margin)
             fixed = 0
             flagged_wrong = int(sum(targets[i] != clean_targets[i] for i in np.flatnonzero(flagged)))

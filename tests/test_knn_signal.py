@@ -67,3 +67,22 @@ def test_a_round_mixes_the_stored_neighbour_vote_in_with_its_weight():
 
     assert flagged(None) == ([], 0.0)  # text classification's default: the model alone
     assert flagged(0.5) == ([3], 0.5)
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_training_computes_the_neighbour_vote_only_when_a_round_asks_for_it(asked):
+    from relabel.adapters.base import Example
+    from relabel.adapters.tasks.text_classification import TextClassificationAdapter
+    from relabel.backend.config import Settings
+    from relabel.backend.training import fit_and_predict
+
+    vectors, labels = clusters()
+    config = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
+              '<Choice value="a"/><Choice value="b"/><Choice value="c"/></Choices></View>')
+    adapter = TextClassificationAdapter(config, mode="embedding")
+    adapter.featurize = lambda inputs, progress=None: vectors[[int(i) for i in inputs]]  # no encoder needed
+    labeled = [Example(task_id=i, input=str(i), target="abc"[label], annotation_id=i)
+               for i, label in enumerate(labels)]
+    record = fit_and_predict(adapter, Settings(neighbour_vote=asked, n_folds=3), labeled, [], lambda *a: None)
+    assert all(("neighbour_vote" in item) == asked for item in record["items"])
+    assert record["prediction_source"] == "out_of_fold" and record["n_folds"] == 3

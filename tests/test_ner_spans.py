@@ -153,3 +153,14 @@ def test_outputs_survive_json_and_predictions_are_label_studio_spans():
         {"start": 0, "end": 3, "text": "Ann", "labels": ["PER"]},
         {"start": 13, "end": 17, "text": "Rome", "labels": ["LOC"]}]
     assert prediction["score"] == pytest.approx(0.9)
+
+
+def test_ner_averages_in_sample_outputs_only_where_the_full_model_cannot_learn_the_spans_by_heart():
+    from relabel.backend.config import Settings
+
+    adapter = NerAdapter(CONFIG)  # 3 epochs, batches of 16, at least 100 steps
+    assert adapter.prediction_source_for(60) == "out_of_fold"  # 4 batches: 25 passes, the wrong spans learned
+    assert adapter.prediction_source_for(800) == "blended"  # 50 batches: its 3 passes
+    assert Settings().for_adapter(adapter).prediction_source is None  # open until the labeled tasks are counted
+    assert Settings().for_adapter(adapter, 800).prediction_source == "blended"
+    assert Settings(prediction_source="in_sample").for_adapter(adapter, 800).prediction_source == "in_sample"

@@ -59,7 +59,7 @@ def test_three_annotators_one_careless(label_studio, backend, tmp_path):
     assert all(truth[t] in data["relabel_reason"] for t, data in tagged.items())
     assert "carl.careless@example.com" not in backend.log_path.read_text()  # e-mails in the report only
 
-    # the backend keeps each task's votes, and the neighbour vote beside the model's output
+    # the backend keeps each task's votes; the neighbour vote (n x n similarities) only when a round asks
     kept = requests.get(f"{backend.url}/projects/{project.id}/predictions",
                         params={"model_version": report["model_version"]}, timeout=60).json()["items"]
-    assert all(len(item["votes"]) == 3 and len(item["neighbour_vote"]) == len(TOPICS) for item in kept)
+    assert all(len(item["votes"]) == 3 and "neighbour_vote" not in item for item in kept)

@@ -12,7 +12,10 @@ import numpy as np
 
 from relabel.adapters.base import Progress, no_progress
 
-PREDICTION_SOURCES = ("out_of_fold", "in_sample")
+#: where each labeled task's outputs come from: models that never saw it (out_of_fold), the full model
+#: that learned it (in_sample, the paper's rule), or the two averaged (blended: NER's default, where the
+#: full model, trained on every sentence, is the better tagger and barely memorises; RESULTS.md 16)
+PREDICTION_SOURCES = ("out_of_fold", "in_sample", "blended")
 
 
 def fold_assignments(strata: Sequence[Hashable], n_folds: int, seed: int = 0) -> np.ndarray:

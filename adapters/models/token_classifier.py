@@ -15,6 +15,14 @@ import numpy as np
 from relabel.adapters.models.text_encoders import _batches, load_encoder_with_head, resolve_encoder
 
 IGNORED = -100  # the label torch's cross-entropy skips: later sub-words of a word, special tokens
+#: optimizer steps a training takes at least (small data sets get more passes than `epochs`)
+MIN_STEPS = 100
+
+
+def training_passes(n_sentences: int, epochs: int, batch_size: int, min_steps: int = MIN_STEPS) -> int:
+    """Passes over the data a training of `n_sentences` makes: `epochs`, or more to reach `min_steps`."""
+    batches_per_epoch = max(1, -(-n_sentences // batch_size))
+    return max(epochs, -(-min_steps // batches_per_epoch))
 
 
 class FineTunedTokenClassifier:
@@ -28,7 +36,7 @@ class FineTunedTokenClassifier:
     """
 
     def __init__(self, tags: Sequence[str], encoder: str | None = None, epochs: int = 3, batch_size: int = 16,
-                 learning_rate: float = 1e-4, max_length: int = 256, min_steps: int = 100, device: str = "auto",
+                 learning_rate: float = 1e-4, max_length: int = 256, min_steps: int = MIN_STEPS, device: str = "auto",
                  seed: int = 0):
         self.tags = list(tags)
         self.encoder = encoder
@@ -69,7 +77,7 @@ class FineTunedTokenClassifier:
         order = [i for i, words in enumerate(word_lists) if len(words)]
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=self.learning_rate)
         batches_per_epoch = max(1, -(-len(order) // self.batch_size))
-        epochs = max(self.epochs, -(-self.min_steps // batches_per_epoch))
+        epochs = training_passes(len(order), self.epochs, self.batch_size, self.min_steps)
         steps = epochs * batches_per_epoch
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
         generator = torch.Generator().manual_seed(self.seed)

@@ -26,6 +26,7 @@ import argparse
 import os
 import sys
 
+from relabel.adapters.data.folds import PREDICTION_SOURCES
 from relabel.adapters.noise.flags import CONFIDENT_LEARNING_FILTERS, FLAG_RULES, QUALITY_METHODS, FlagOptions
 from relabel.clients.backend import BackendError
 from relabel.clients.label_studio import LabelStudioError
@@ -52,8 +53,10 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
                              "inside docker-compose; env RELABEL_BACKEND_URL_FOR_LABEL_STUDIO)")
     parser.add_argument("--folds", type=int, default=None,
                         help="K of the out-of-fold predictions (default: the backend's RELABEL_FOLDS, else 5; object detection 3)")
-    parser.add_argument("--prediction-source", choices=("out_of_fold", "in_sample"), default=None,
-                        help="out_of_fold (default), or in_sample to reproduce the paper's original rule")
+    parser.add_argument("--prediction-source", choices=PREDICTION_SOURCES, default=None,
+                        help="out_of_fold, in_sample (the paper's original rule) or blended (the two averaged); "
+                             "default: the backend's RELABEL_PREDICTION_SOURCE, else the task type's "
+                             "(out_of_fold; NER blended)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="K-fold splits (seeds) whose predictions are averaged (default: RELABEL_REPEATS, 1)")
     defaults = FlagOptions()

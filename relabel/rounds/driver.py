@@ -54,6 +54,7 @@ def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: Bac
     # This round's settings; an option left out means the backend's default.
     backend.set_project_settings(project_id, {"n_folds": options.folds, "n_repeats": options.repeats,
                                               "prediction_source": options.prediction_source,
+                                              "neighbour_vote": bool(options.flags.neighbour_weight) or None,
                                               **policy.project_settings(round_number)})
     if options.dry_run:
         job = run_backend_job(backend, project_id, options.timeout, options.poll_interval, options.quiet,
