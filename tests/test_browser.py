@@ -63,6 +63,11 @@ def test_round_tab_and_task_in_the_browser(label_studio, backend, page, tmp_path
     rows_shown.first.wait_for()
     first_task = str(report["flagged_tasks"][0]["task"])
     assert rows_shown.first.inner_text().split()[0] == first_task  # most suspicious first
+    # the tab lists exactly the flagged tasks, in the report's order (its tags were written in bulk)
+    rows_shown.nth(min(report["flagged"], 10) - 1).wait_for()
+    listed_ids = [text.split()[0] for text in rows_shown.all_inner_texts()]
+    assert listed_ids == [str(t["task"]) for t in report["flagged_tasks"]][:len(listed_ids)]
+    assert len(listed_ids) >= min(report["flagged"], 10)
     # The list says both labels and the model's confidence in words; no raw result JSON, no NaN.
     top = report["flagged_tasks"][0]
     listed = page.locator(".lsf-table").first.inner_text()
