@@ -162,10 +162,15 @@ class ControlOnObject:
     data_key: str
     labels: list[str]
     attributes: dict
+    #: the object tag it labels ("Text", "HyperText", ...) and that tag's attributes (nameKey, ...)
+    object_tag: str = ""
+    object_attributes: dict | None = None
 
 
-def first_control_on(label_config: str, control_tag: str, object_tag: str, needs: str) -> ControlOnObject:
-    """The config's first `<control_tag>` labeling an `<object_tag>`, read with label-studio-sdk.
+def first_control_on(label_config: str, control_tag: str, object_tag: str | tuple[str, ...],
+                     needs: str) -> ControlOnObject:
+    """The config's first `<control_tag>` labeling an `<object_tag>` (or any of a tuple of them), read with
+    label-studio-sdk.
 
     UnsupportedLabelConfig(needs) when there is none, or when the config cannot be parsed at all.
     """
@@ -175,9 +180,11 @@ def first_control_on(label_config: str, control_tag: str, object_tag: str, needs
         interface = LabelInterface(label_config)
         from_name, to_name, value = interface.get_first_tag_occurence(control_tag, object_tag)
         control = interface.get_tag(from_name)
+        labeled = interface.get_object(to_name)
     except Exception:  # the SDK raises its own XML and validation errors, and ValueError when there is none
         raise UnsupportedLabelConfig(needs) from None
-    return ControlOnObject(from_name, to_name, str(value).lstrip("$"), list(control.labels), dict(control.attr))
+    return ControlOnObject(from_name, to_name, str(value).lstrip("$"), list(control.labels), dict(control.attr),
+                           labeled.tag, dict(labeled.attr))
 
 
 def annotator_of(annotation: dict | None) -> int | None:
@@ -399,10 +406,13 @@ class TaskAdapter(ABC):
         open: `default_prediction_source`, whatever the size (a task type may say otherwise)."""
         return self.default_prediction_source
 
+    def task_text(self, task: dict) -> str:
+        """A task's text as a person reads it (word patterns, report excerpts): its data value as text."""
+        return str((task.get("data") or {}).get(getattr(self, "data_key", ""), ""))
+
     def preview(self, task: dict) -> tuple[str, str]:
         """What a report shows a person of a task: ("text", an excerpt) or ("image", its URL)."""
-        value = (task.get("data") or {}).get(getattr(self, "data_key", ""), "")
-        return "text", str(value)[:300]
+        return "text", self.task_text(task)[:300]
 
     @abstractmethod
     def evaluate(self, targets: Sequence[Any], outputs: Sequence[Any]) -> dict:

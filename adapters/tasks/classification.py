@@ -37,14 +37,20 @@ def single_choice(task_id: Any, annotation: dict, from_name: str) -> Any:
 class ClassificationAdapter(TaskAdapter):
     """Shared base of text and image classification adapters."""
 
-    #: the Label Studio object tag the Choices annotate ("Text", "Image")
-    object_tag: ClassVar[str]
+    #: the Label Studio object tag(s) the Choices annotate ("Image"; text: Text, HyperText, Paragraphs)
+    object_tag: ClassVar[str | tuple[str, ...]]
     description: ClassVar[str]
     consensus_of_votes = True
 
     @classmethod
+    def object_tag_names(cls) -> str:
+        """"<Image>", or "<Text>, <HyperText> or <Paragraphs>"."""
+        tags = [f"<{tag}>" for tag in ((cls.object_tag,) if isinstance(cls.object_tag, str) else cls.object_tag)]
+        return tags[0] if len(tags) == 1 else ", ".join(tags[:-1]) + " or " + tags[-1]
+
+    @classmethod
     def parse_config(cls, label_config: str) -> ControlOnObject:
-        needs = f"{cls.name} needs a single-choice <Choices> on a <{cls.object_tag}>"
+        needs = f"{cls.name} needs a single-choice <Choices> on a {cls.object_tag_names()}"
         control = first_control_on(label_config, "Choices", cls.object_tag, needs)
         if control.attributes.get("choice", "single") not in SINGLE_CHOICE_MODES:
             raise UnsupportedLabelConfig(needs)
@@ -54,6 +60,7 @@ class ClassificationAdapter(TaskAdapter):
         control = self.parse_config(label_config)
         self.from_name, self.to_name, self.data_key, self.classes = (control.from_name, control.to_name,
                                                                      control.data_key, control.labels)
+        self.object_type, self.object_attributes = control.object_tag, control.object_attributes or {}
         if len(self.classes) < 2:
             raise UnsupportedLabelConfig(f"<Choices name={self.from_name!r}> needs at least two choices")
         self.class_index = {name: i for i, name in enumerate(self.classes)}

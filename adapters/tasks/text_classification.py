@@ -1,4 +1,5 @@
-"""Text classification: a single-choice `<Choices>` on a `<Text>`.
+"""Text classification: a single-choice `<Choices>` on a `<Text>`, `<HyperText>` or `<Paragraphs>` (the
+visible text, or the utterances with their speakers: relabel.adapters.data.text_objects).
 
 Three model modes:
 - "ensemble" (default, fast): a pretrained encoder embeds each text once; per fold, a logistic
@@ -16,7 +17,8 @@ import json
 import os
 from typing import Any, Sequence
 
-from relabel.adapters.base import Progress, no_progress, non_empty_text
+from relabel.adapters.base import InvalidTask, Progress, no_progress
+from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS, object_text
 from relabel.adapters.models.text_classifiers import (EmbeddingTfidfEnsemble, FineTunedWithEnsemble, LinearHead,
                                                       TextFeatures)
 from relabel.adapters.models.embedding_cache import cached_embeddings
@@ -26,10 +28,21 @@ from relabel.adapters.tasks.classification import ClassificationAdapter
 MODES = ("ensemble", "embedding", "finetune", "finetune_ensemble")
 
 
+def embed_texts(texts: Sequence[str], encoder: str, device: str, cache_dir: str | None,
+                progress: Progress = no_progress) -> tuple[Any, int]:
+    """(sentence embeddings of `texts`, how many had to be embedded): from the project's cache in
+    `cache_dir` where a text was embedded before by the same encoder (None: embed every text)."""
+    embedder = shared_embedder(encoder, device)
+    if cache_dir:
+        return cached_embeddings(embedder.embed, list(texts), cache_dir, f"{embedder.path}|{embedder.max_length}",
+                                 progress)
+    return embedder.embed(texts, progress), len(texts)
+
+
 class TextClassificationAdapter(ClassificationAdapter):
     name = "text-classification"
-    description = "single-choice <Choices> on a <Text>"
-    object_tag = "Text"
+    description = "single-choice <Choices> on a <Text>, <HyperText> or <Paragraphs>"
+    object_tag = TEXT_OBJECT_TAGS
 
     def __init__(self, label_config: str, *, mode: str = "ensemble", encoder: str | None = None,
                  epochs: int = 2, batch_size: int = 32, learning_rate: float = 1e-4, regularization: float = 1.0,
@@ -64,17 +77,19 @@ class TextClassificationAdapter(ClassificationAdapter):
         return settings
 
     def read_input(self, task_id: Any, value: Any) -> str:
-        return non_empty_text(task_id, self.data_key, value)
+        return object_text(task_id, self.data_key, self.object_type, self.object_attributes, value)
+
+    def task_text(self, task: dict) -> str:
+        try:
+            return self.input_from_task(task)
+        except InvalidTask:
+            return ""
 
     def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> Any:
         if self.mode == "finetune":
             return list(inputs)
-        embedder = shared_embedder(self.encoder, self.device)
-        if self.feature_cache_dir:
-            embeddings, self.texts_embedded_ = cached_embeddings(
-                embedder.embed, list(inputs), self.feature_cache_dir, f"{embedder.path}|{embedder.max_length}", progress)
-        else:
-            embeddings, self.texts_embedded_ = embedder.embed(inputs, progress), len(inputs)
+        embeddings, self.texts_embedded_ = embed_texts(inputs, self.encoder, self.device, self.feature_cache_dir,
+                                                       progress)
         return embeddings if self.mode == "embedding" else TextFeatures(list(inputs), embeddings)
 
     def similarity_vectors(self, features: Any) -> Any:

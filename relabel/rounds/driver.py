@@ -67,7 +67,7 @@ def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: Bac
     adapter = adapter_for_config(label_config, {adapter.name: stored.get("adapter_options") or {}})
     rounds_dir = Path(options.rounds_dir)
     tasks = ls.list_tasks(project_id) if policy.reads_tasks(options.dry_run) or options.tab.patterns else []
-    texts = {task["id"]: str((task.get("data") or {}).get(getattr(adapter, "data_key", ""), "")) for task in tasks}
+    texts = {task["id"]: adapter.task_text(task) for task in tasks}
     scored = score_round(adapter, stored, project, round_number,
                          project_history(backend, project_id, round_number, rounds_dir), options.flags, policy,
                          options.dry_run, people=label_studio_people(ls),
