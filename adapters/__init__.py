@@ -18,15 +18,18 @@ from relabel.adapters.base import (Disagreement, Example, InvalidTask, RoundPoli
                                    UnsupportedLabelConfig, latest_annotation)
 from relabel.adapters.tasks.clicks import ClickAdapter
 from relabel.adapters.tasks.image_classification import ImageClassificationAdapter
+from relabel.adapters.tasks.multilabel import MultiLabelTextAdapter
 from relabel.adapters.tasks.ner import NerAdapter
 from relabel.adapters.tasks.object_detection import ObjectDetectionAdapter
+from relabel.adapters.tasks.regression import RegressionTextAdapter
 from relabel.adapters.tasks.text_classification import TextClassificationAdapter
 from relabel.adapters.tasks.text_generation import TextGenerationAdapter
 
 #: every adapter, in the order they are tried: clicks and text generation (whose re-label config
 #: holds a <Choices> of candidate texts) before text classification, which would take their <Choices>
 ADAPTERS: list[type[TaskAdapter]] = [ClickAdapter, TextGenerationAdapter, TextClassificationAdapter,
-                                       ImageClassificationAdapter, NerAdapter, ObjectDetectionAdapter]
+                                       MultiLabelTextAdapter, RegressionTextAdapter, ImageClassificationAdapter,
+                                       NerAdapter, ObjectDetectionAdapter]
 
 #: what the environment gives every adapter whose constructor takes it (not what a model learns)
 RUNTIME_OPTIONS = ("device", "fetch_media", "feature_cache_dir")
@@ -84,6 +87,6 @@ def adapter_for_config(label_config: str, options: Mapping[str, Mapping[str, Any
 
 
 __all__ = ["ADAPTERS", "ClickAdapter", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask",
-           "NerAdapter", "ObjectDetectionAdapter", "RoundPolicy", "TaskAdapter", "TextClassificationAdapter",
+           "MultiLabelTextAdapter", "NerAdapter", "ObjectDetectionAdapter", "RegressionTextAdapter", "RoundPolicy", "TaskAdapter", "TextClassificationAdapter",
            "TextGenerationAdapter", "UnsupportedLabelConfig", "adapter_class_for_config", "adapter_for_config",
            "check_adapter_options", "constructor_options", "latest_annotation"]

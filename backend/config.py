@@ -237,6 +237,8 @@ class Settings:
         return {
             "text-classification": {"mode": self.text_mode, "encoder": text_encoder, "epochs": self.finetune_epochs,
                                     "seed": self.seed},
+            "multi-label-text": {"encoder": text_encoder, "seed": self.seed},
+            "text-regression": {"encoder": text_encoder, "seed": self.seed},
             "ner": {"encoder": text_encoder, "epochs": self.ner_epochs, "seed": self.seed},
             "image-classification": {"image_model": self.image_model, "epochs": self.image_epochs,
                                      "image_size": self.image_size, "seed": self.seed},

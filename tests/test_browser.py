@@ -162,3 +162,47 @@ def test_text_generation_choice_config_in_the_browser(label_studio, page):
     page.wait_for_timeout(2000)
     assert checkboxes_with_choices - page.get_by_role("checkbox").count() == 2
     assert page.errors == []
+
+
+def test_multi_label_and_rating_tabs_in_the_browser(label_studio, backend, page, tmp_path):
+    """Tags kept as HTML and ratings of dialogues: each tab opens, says why in words, and opens a task."""
+    from tests.multilabel_data import HTML_CONFIG, as_html, choices_result, make_tickets
+    from tests.rating_data import CONFIG as RATING_CONFIG, chats
+
+    ls = label_studio.sdk()
+    tickets = make_tickets(80, seed=11)
+    tickets[5]["human"] = []  # a ticket nobody tagged
+    tags_project = ls.projects.create(title="browser tags", label_config=HTML_CONFIG)
+    ls.projects.import_tasks(id=tags_project.id, request=[
+        {"data": {"html": as_html(t["text"])}, "annotations": [{"result": choices_result(t.get("human", t["tags"]))}]}
+        for t in tickets])
+    rows = chats(80, seed=12)
+    rows[3]["stars"] = 1 if rows[3]["stars"] > 3 else 5
+    ratings_project = ls.projects.create(title="browser ratings", label_config=RATING_CONFIG)
+    ls.projects.import_tasks(id=ratings_project.id, request=[
+        {"data": {"dialogue": r["dialogue"]}, "annotations": [{"result": [
+            {"from_name": "satisfaction", "to_name": "chat", "type": "rating", "value": {"rating": r["stars"]}}]}]}
+        for r in rows])
+    log_in(page, label_studio)
+    for name, project_id, words, shown_text in (
+            ("tags", tags_project.id, ("missing", "extra", "doubtful"), "Ticket"),  # the HTML's own heading
+            ("ratings", ratings_project.id, ("robust sd",), "my problem is back")):
+        result = sync_round(label_studio, backend, project_id, tmp_path / name, "--budget", "5")
+        assert result.returncode == 0, result.stderr
+        report = json.loads((tmp_path / name / "round-1" / "report.json").read_text())
+        page.goto(report["tab_url"])
+        page.get_by_text("Re-label round 1", exact=True).first.wait_for()
+        rows_shown = page.locator(".lsf-table__row-wrapper")
+        rows_shown.nth(report["flagged"] - 1).wait_for(timeout=30_000)
+        listed_ids = [text.split()[0] for text in rows_shown.all_inner_texts()]
+        assert listed_ids == [str(t["task"]) for t in report["flagged_tasks"]]
+        listed = page.locator(".lsf-table").first.inner_text()
+        assert any(word in listed for word in words) and "NaN" not in listed and "from_name" not in listed
+        screenshots = os.environ.get("RELABEL_SCREENSHOTS")
+        if screenshots:
+            page.screenshot(path=os.path.join(screenshots, f"round-1-{name}-tab.png"))
+        rows_shown.first.click()
+        page.get_by_text(shown_text).first.wait_for(timeout=30_000)  # the task's text, rendered
+        if screenshots:
+            page.screenshot(path=os.path.join(screenshots, f"round-1-{name}-task.png"))
+    assert page.errors == []

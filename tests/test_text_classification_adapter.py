@@ -24,7 +24,12 @@ def test_parses_the_choices_config(adapter):
     assert adapter.classes == ["sports", "weather", "food", "technology"]
 
 
-@pytest.mark.parametrize("config", [MULTI_CHOICE, "<View><broken", "", "<View></View>"])
+def test_multiple_choices_are_multi_label_not_text_classification():
+    assert not TextClassificationAdapter.supports(MULTI_CHOICE)
+    assert adapter_for_config(MULTI_CHOICE).name == "multi-label-text"
+
+
+@pytest.mark.parametrize("config", ["<View><broken", "", "<View></View>"])
 def test_other_configs_are_not_text_classification(config):
     assert not TextClassificationAdapter.supports(config)
     with pytest.raises(UnsupportedLabelConfig, match="supported: .*text-classification: .*; ner: "

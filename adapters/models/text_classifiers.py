@@ -121,3 +121,35 @@ class FineTunedWithEnsemble:
             return np.zeros((0, len(self.ensemble.classes)))
         return (self.fine_tuned.predict(features.texts) + self.ensemble.predict(features)) / 2
 
+
+
+class OneVsRestEnsemble:
+    """Multi-label tags: per tag, the embedding + TF-IDF ensemble's probability that the tag belongs
+    (one vocabulary for every tag, fitted on the training texts). `fit` reads tag sets (a sequence of
+    tag names per text); `predict` gives an (n, K) matrix whose rows need not sum to 1."""
+
+    def __init__(self, classes: Sequence[str], regularization: float = 1.0, tfidf_regularization: float = 4.0,
+                 seed: int = 0):
+        self.classes = list(classes)
+        self.regularization = regularization
+        self.tfidf_regularization = tfidf_regularization
+        self.seed = seed
+
+    def fit(self, features: TextFeatures, targets: Sequence[Sequence[str]]) -> "OneVsRestEnsemble":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(features.texts)
+        words = self.vectorizer_.transform(features.texts)
+        self.heads_ = []
+        for tag in self.classes:
+            present = ["yes" if tag in chosen else "no" for chosen in targets]
+            self.heads_.append((LinearHead(["no", "yes"], self.regularization, self.seed).fit(features.embeddings, present),
+                                LinearHead(["no", "yes"], self.tfidf_regularization, self.seed).fit(words, present)))
+        return self
+
+    def predict(self, features: TextFeatures) -> np.ndarray:
+        if not len(features):
+            return np.zeros((0, len(self.classes)))
+        words = self.vectorizer_.transform(features.texts)
+        return np.column_stack([(embedding.predict(features.embeddings)[:, 1] + tfidf.predict(words)[:, 1]) / 2
+                                for embedding, tfidf in self.heads_])

@@ -113,3 +113,18 @@ def agreement_interval(agreeing: int, total: int, z: float = 1.96) -> tuple[floa
     center = (share + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
     return share, max(0.0, center - half), min(1.0, center + half)
+
+
+def multilabel_metrics(human: np.ndarray, model: np.ndarray) -> dict:
+    """Tag sets (bool matrices (n, K)): micro-averaged F1 over all tags, macro F1 over the tags that occur,
+    and the share of items whose whole tag set is right (exact match)."""
+    human, model = np.asarray(human, dtype=bool), np.asarray(model, dtype=bool)
+    if not human.size:
+        return {"micro_f1": math.nan, "macro_f1": math.nan, "exact_match": math.nan, "n": int(len(human))}
+    both = (human & model).sum(axis=0)
+    f1 = lambda hit, h, m: 2 * hit / (h + m) if h + m else math.nan  # noqa: E731
+    per_tag = [f1(both[k], human[:, k].sum(), model[:, k].sum()) for k in range(human.shape[1])]
+    occurring = [value for value in per_tag if not math.isnan(value)]
+    return {"micro_f1": float(f1(both.sum(), human.sum(), model.sum())),
+            "macro_f1": float(np.mean(occurring)) if occurring else math.nan,
+            "exact_match": float(np.mean((human == model).all(axis=1))), "n": int(len(human))}
