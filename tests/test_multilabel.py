@@ -97,3 +97,14 @@ def test_one_vs_rest_model_learns_each_tag_and_survives_a_tag_nobody_chose():
     probabilities = model.predict(features)
     assert probabilities.shape == (40, 3) and (probabilities[:, 2] == 0).all()  # "praise": never chosen
     assert (probabilities[1::2, 0] > 0.5).all() and (probabilities[::2, 1] > 0.5).all()
+
+
+def test_a_saved_model_loads_back_and_refuses_a_project_whose_tags_changed(tmp_path):
+    rng = np.random.default_rng(2)
+    features = TextFeatures([f"ticket {i}" for i in range(20)], rng.normal(size=(20, 4)))
+    adapter = MultiLabelTextAdapter(CONFIG)
+    model = adapter.new_model().fit(features, [["bug"], ["billing", "praise"]] * 10)
+    adapter.save_model(model, str(tmp_path))
+    assert np.allclose(adapter.load_model(str(tmp_path)).predict(features), model.predict(features))
+    with pytest.raises(ValueError, match="train a new model"):
+        MultiLabelTextAdapter(CONFIG.replace('<Choice value="praise"/>', "")).load_model(str(tmp_path))

@@ -8,21 +8,17 @@ them, the person did not choose them) or extra (chosen, the model does not see t
 """
 from __future__ import annotations
 
-import json
-import os
-from typing import Any, ClassVar, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from relabel.adapters.base import (ControlOnObject, Disagreement, InvalidTask, Progress, TaskAdapter,
-                                   UnsupportedLabelConfig, first_control_on, no_progress, task_data_value)
-from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS, object_text
-from relabel.adapters.models.text_classifiers import OneVsRestEnsemble, TextFeatures
-from relabel.adapters.models.text_encoders import DEFAULT_ENCODER
+from relabel.adapters.base import ControlOnObject, Disagreement, InvalidTask, UnsupportedLabelConfig, first_control_on
+from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS
+from relabel.adapters.models.text_classifiers import OneVsRestEnsemble
 from relabel.adapters.noise.flags import FlagOptions, flag_labels
 from relabel.adapters.noise.metrics import multilabel_metrics
 from relabel.adapters.noise.multilabel import PRESENT, doubtful_tags, multilabel_flag_ingredients, tag_disagreements
-from relabel.adapters.tasks.text_classification import embed_texts
+from relabel.adapters.tasks.text_heads import TextHeadsAdapter
 
 NO_TAGS = "(no tags)"
 ERROR_MEANINGS = {"missing": "a tag the model sees that the person did not choose",
@@ -46,7 +42,7 @@ def chosen_tags(task_id: Any, annotation: dict, from_name: str) -> list | None:
     return chosen
 
 
-class MultiLabelTextAdapter(TaskAdapter):
+class MultiLabelTextAdapter(TextHeadsAdapter):
     name = "multi-label-text"
     description = 'multi-choice <Choices choice="multiple"> on a <Text>, <HyperText> or <Paragraphs>'
     default_quality_method = "self_confidence"  # cleanlab's multi-label score (the one method it has here)
@@ -65,35 +61,23 @@ class MultiLabelTextAdapter(TaskAdapter):
                  tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0,
                  feature_cache_dir: str | None = None):
         control = self.parse_config(label_config)
-        self.from_name, self.to_name, self.data_key, self.classes = (control.from_name, control.to_name,
-                                                                     control.data_key, control.labels)
-        self.object_type, self.object_attributes = control.object_tag, control.object_attributes or {}
+        self._read_control(control)
+        self.classes = control.labels
         if len(self.classes) < 2:
             raise UnsupportedLabelConfig(f"<Choices name={self.from_name!r}> needs at least two choices")
         self.class_index = {name: i for i, name in enumerate(self.classes)}
-        self.encoder = encoder or DEFAULT_ENCODER
         self.regularization = regularization
         self.tfidf_regularization = tfidf_regularization
-        self.device = device
-        self.seed = seed
-        self.feature_cache_dir = feature_cache_dir
-        self.texts_embedded_: int | None = None
+        self._use_encoder(encoder, device, seed, feature_cache_dir)
 
     def settings(self) -> dict:
         return {"encoder": self.encoder, "regularization": self.regularization,
                 "tfidf_regularization": self.tfidf_regularization, "seed": self.seed}
 
+    def model_identity(self) -> dict:
+        return {**super().model_identity(), "classes": self.classes}
+
     # --- tasks and labels ------------------------------------------------------------------------
-    def input_from_task(self, task: dict) -> str:
-        task_id, value = task_data_value(task, self.data_key)
-        return object_text(task_id, self.data_key, self.object_type, self.object_attributes, value)
-
-    def task_text(self, task: dict) -> str:
-        try:
-            return self.input_from_task(task)
-        except InvalidTask:
-            return ""
-
     def label_from_annotation(self, task_id: Any, value: Any, annotation: dict) -> tuple[list, list[str]]:
         chosen = chosen_tags(task_id, annotation, self.from_name)
         unknown = [tag for tag in chosen if tag not in self.class_index]
@@ -118,33 +102,8 @@ class MultiLabelTextAdapter(TaskAdapter):
         return None
 
     # --- the model ---------------------------------------------------------------------------------
-    def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> TextFeatures:
-        embeddings, self.texts_embedded_ = embed_texts(inputs, self.encoder, self.device, self.feature_cache_dir,
-                                                       progress)
-        return TextFeatures(list(inputs), embeddings)
-
-    def similarity_vectors(self, features: TextFeatures) -> Any:
-        return features.embeddings
-
     def new_model(self) -> OneVsRestEnsemble:
         return OneVsRestEnsemble(self.classes, self.regularization, self.tfidf_regularization, self.seed)
-
-    def save_model(self, model: Any, directory: str) -> None:
-        import joblib
-
-        with open(os.path.join(directory, "multilabel_model.json"), "w") as file:
-            json.dump({"encoder": self.encoder, "classes": self.classes}, file)
-        joblib.dump(model, os.path.join(directory, "head.joblib"))
-
-    def load_model(self, directory: str) -> Any:
-        import joblib
-
-        with open(os.path.join(directory, "multilabel_model.json")) as file:
-            saved = json.load(file)
-        if saved["classes"] != self.classes or saved["encoder"] != self.encoder:
-            raise ValueError(f"model in {directory} was trained for tags {saved['classes']} with {saved['encoder']}; "
-                             f"the project now has {self.classes} with {self.encoder}: train a new model")
-        return joblib.load(os.path.join(directory, "head.joblib"))
 
     def output_to_json(self, output: Any) -> list[float]:
         return [round(float(p), 6) for p in output]

@@ -9,22 +9,17 @@ below the model's, and scores the model by R² and mean absolute error.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 from typing import Any, Sequence
 
 import numpy as np
 
-from relabel.adapters.base import (ControlOnObject, Disagreement, InvalidTask, Progress, TaskAdapter,
-                                   UnsupportedLabelConfig, first_control_on, no_progress, task_data_value)
-from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS, object_text
-from relabel.adapters.models.text_classifiers import TextFeatures
-from relabel.adapters.models.text_encoders import DEFAULT_ENCODER
+from relabel.adapters.base import ControlOnObject, Disagreement, InvalidTask, UnsupportedLabelConfig, first_control_on
+from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS
 from relabel.adapters.models.text_regressors import RidgeEnsemble
 from relabel.adapters.noise.flags import FlagOptions, flag_labels
 from relabel.adapters.noise.regression import regression_flag_ingredients, regression_metrics, robust_residual_z
-from relabel.adapters.tasks.text_classification import embed_texts
+from relabel.adapters.tasks.text_heads import TextHeadsAdapter
 
 ERROR_MEANINGS = {"above": "the person's value is well above the model's",
                   "below": "the person's value is well below the model's"}
@@ -37,7 +32,7 @@ def _number(attributes: dict, name: str) -> float | None:
         raise UnsupportedLabelConfig(f"{name}={attributes[name]!r} of <{attributes.get('name')}> is not a number") from None
 
 
-class RegressionTextAdapter(TaskAdapter):
+class RegressionTextAdapter(TextHeadsAdapter):
     name = "text-regression"
     description = "<Rating> or <Number> on a <Text>, <HyperText> or <Paragraphs>"
     primary_metric = "r2"
@@ -52,8 +47,7 @@ class RegressionTextAdapter(TaskAdapter):
     def __init__(self, label_config: str, *, encoder: str | None = None, alpha: float = 1.0, device: str = "auto",
                  seed: int = 0, feature_cache_dir: str | None = None):
         control = self.parse_config(label_config)
-        self.from_name, self.to_name, self.data_key = control.from_name, control.to_name, control.data_key
-        self.object_type, self.object_attributes = control.object_tag, control.object_attributes or {}
+        self._read_control(control)
         attributes = control.attributes
         self.is_rating = _control_tag(label_config, self.from_name) == "Rating"
         if self.is_rating:
@@ -62,28 +56,17 @@ class RegressionTextAdapter(TaskAdapter):
             self.lowest, self.highest = _number(attributes, "min"), _number(attributes, "max")
             self.step = _number(attributes, "step")
         self.result_type = "rating" if self.is_rating else "number"
-        self.encoder = encoder or DEFAULT_ENCODER
         self.alpha = alpha
-        self.device = device
-        self.seed = seed
-        self.feature_cache_dir = feature_cache_dir
-        self.texts_embedded_: int | None = None
+        self._use_encoder(encoder, device, seed, feature_cache_dir)
 
     def settings(self) -> dict:
         return {"encoder": self.encoder, "alpha": self.alpha, "kind": self.result_type,
                 "range": [self.lowest, self.highest]}
 
+    def model_identity(self) -> dict:
+        return {**super().model_identity(), "kind": self.result_type}
+
     # --- tasks and labels ------------------------------------------------------------------------
-    def input_from_task(self, task: dict) -> str:
-        task_id, value = task_data_value(task, self.data_key)
-        return object_text(task_id, self.data_key, self.object_type, self.object_attributes, value)
-
-    def task_text(self, task: dict) -> str:
-        try:
-            return self.input_from_task(task)
-        except InvalidTask:
-            return ""
-
     def label_from_annotation(self, task_id: Any, value: Any, annotation: dict) -> tuple[float | None, list[str]]:
         field_name = f"annotation {annotation.get('id')} {self.from_name}"
         results = annotation.get("result")
@@ -116,33 +99,8 @@ class RegressionTextAdapter(TaskAdapter):
         return None
 
     # --- the model ---------------------------------------------------------------------------------
-    def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> TextFeatures:
-        embeddings, self.texts_embedded_ = embed_texts(inputs, self.encoder, self.device, self.feature_cache_dir,
-                                                       progress)
-        return TextFeatures(list(inputs), embeddings)
-
-    def similarity_vectors(self, features: TextFeatures) -> Any:
-        return features.embeddings
-
     def new_model(self) -> RidgeEnsemble:
         return RidgeEnsemble(self.lowest, self.highest, self.alpha, self.alpha)
-
-    def save_model(self, model: Any, directory: str) -> None:
-        import joblib
-
-        with open(os.path.join(directory, "regression_model.json"), "w") as file:
-            json.dump({"encoder": self.encoder, "kind": self.result_type}, file)
-        joblib.dump(model, os.path.join(directory, "head.joblib"))
-
-    def load_model(self, directory: str) -> Any:
-        import joblib
-
-        with open(os.path.join(directory, "regression_model.json")) as file:
-            saved = json.load(file)
-        if saved != {"encoder": self.encoder, "kind": self.result_type}:
-            raise ValueError(f"model in {directory} was trained as {saved}; the project now wants "
-                             f"{self.result_type} with {self.encoder}: train a new model")
-        return joblib.load(os.path.join(directory, "head.joblib"))
 
     def output_to_json(self, output: Any) -> float:
         return round(float(output), 6)
