@@ -64,3 +64,22 @@ def test_only_what_changed_is_written_and_what_bulk_cannot_write_is_left_per_tas
                          3: {"relabel_reason": f"odd {placeholder(0)}"}}
     assert [(w.name, w.value_type, w.value, w.task_ids) for w in writes] == [("relabel_round", "Number", 2, (2, 3))]
     assert plan_bulk_writes({1: {"flag": True}}, {1: {"flag": 1}})[1] == {1: {"flag": True}}  # True is not 1
+
+
+def test_writes_that_may_run_at_once_touch_disjoint_tasks_and_keep_the_order_that_matters():
+    from relabel.rounds.bulk_tags import write_phases
+
+    flags = [Disagreement(task_id, True, 0.5, "a", "b", facts={"model_confidence": task_id / 100})
+             for task_id in range(1, 40)]
+    writes, _ = plan_bulk_writes(round_tags(flags, 1), {})
+    phases = write_phases(writes)
+    seen_shapes = set()
+    for phase in phases:
+        touched = [task for write in phase for task in write.task_ids]
+        assert len(touched) == len(set(touched))  # disjoint within a phase
+        for write in phase:
+            if write.value_type == "String":
+                seen_shapes.add(write.name)
+            if write.value_type == "Expression":
+                assert write.name in seen_shapes  # a digit is filled in only after its shape is written
+    assert len(phases) < len(writes)

@@ -50,11 +50,14 @@ def digit_shape(text: str) -> tuple[str, list[str]] | None:
 @dataclass(frozen=True)
 class FieldWrite:
     """One add_data_field request: `name` := `value` in `task_ids` (value_type "Number" or "String"), or,
-    value_type "Expression", the expression `value` applied to `name` there."""
+    value_type "Expression", the expression `value` applied to `name` there. Writes of one `phase` touch
+    disjoint tasks, so they may run at once (Label Studio writes a replace's whole `data` back: two at
+    once on one task would lose one); phases run in order."""
     name: str
     value_type: str
     value: object
     task_ids: tuple[int, ...]
+    phase: int = 0
 
 
 def plan_bulk_writes(wanted: dict[int, dict], current: dict[int, dict]) -> tuple[list[FieldWrite], dict[int, dict]]:
@@ -80,8 +83,21 @@ def plan_bulk_writes(wanted: dict[int, dict], current: dict[int, dict]) -> tuple
             shapes[(name, shape)].append(task_id)
             for position, digit in enumerate(task_digits):
                 digits[(name, position, digit)].append(task_id)
-    writes = [FieldWrite(name, "Number", value, tuple(ids)) for (name, value), ids in numbers.items()]
-    writes += [FieldWrite(name, "String", shape, tuple(ids)) for (name, shape), ids in shapes.items()]
-    writes += [FieldWrite(name, "Expression", f'replace("{placeholder(position)}", "{digit}")', tuple(ids))
+    phases: dict[tuple, int] = {}  # one per field's numbers, per field's shapes, per field and digit position
+    phase = lambda *key: phases.setdefault(key, len(phases))  # noqa: E731
+    writes = [FieldWrite(name, "Number", value, tuple(ids), phase("number", name))
+              for (name, value), ids in numbers.items()]
+    writes += [FieldWrite(name, "String", shape, tuple(ids), phase("shape", name))
+               for (name, shape), ids in shapes.items()]
+    writes += [FieldWrite(name, "Expression", f'replace("{placeholder(position)}", "{digit}")', tuple(ids),
+                          phase("digit", name, position))
                for (name, position, digit), ids in sorted(digits.items())]
     return writes, dict(leftovers)
+
+
+def write_phases(writes: list[FieldWrite]) -> list[list[FieldWrite]]:
+    """The writes grouped by phase, in phase order."""
+    grouped: dict[int, list[FieldWrite]] = {}
+    for write in writes:
+        grouped.setdefault(write.phase, []).append(write)
+    return [grouped[phase] for phase in sorted(grouped)]

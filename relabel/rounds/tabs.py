@@ -20,7 +20,7 @@ from relabel.adapters.base import readable_reason
 from relabel.adapters.task_fields import (CLASSES_FIELD, GROUP_FIELD, HUMAN_EVAL_FIELD, QUALITY_FIELD, RANK_FIELD,
                                          REASON_FIELD, ROUND_FIELD, TAG_FIELDS)
 from relabel.clients.label_studio import LabelStudioClient, LabelStudioError
-from relabel.rounds.bulk_tags import plan_bulk_writes
+from relabel.rounds.bulk_tags import plan_bulk_writes, write_phases
 
 #: the round's tab title, per round policy (relabel.rounds.policies): re-label, or dropped rows (clicks)
 TAB_TITLE = "Re-label round {}"
@@ -122,12 +122,15 @@ def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags:
     if project_id is not None:
         current = {task["id"]: dict(task.get("data") or {}) for task in tasks if task["id"] in planned}
         writes, leftovers = plan_bulk_writes({t: tags[t] for t in planned if t in tags}, current)
+        def send(write) -> None:
+            ls.set_data_field(project_id, write.task_ids, write.name, write.value_type, write.value)
         try:
-            with tqdm(total=len(writes), desc="tagging flagged tasks (bulk)", unit="request", disable=quiet,
-                      file=sys.stderr) as bar:
-                for write in writes:
-                    ls.set_data_field(project_id, write.task_ids, write.name, write.value_type, write.value)
-                    bar.update()
+            with ThreadPoolExecutor(TAG_WRITERS) as pool, \
+                    tqdm(total=len(writes), desc="tagging flagged tasks (bulk)", unit="request", disable=quiet,
+                         file=sys.stderr) as bar:
+                for phase in write_phases(writes):  # a phase's writes touch disjoint tasks: a few at once
+                    for _ in pool.map(send, phase):
+                        bar.update()
             per_task |= set(leftovers)
         except LabelStudioError as error:
             if "not reachable" in str(error):
