@@ -86,3 +86,12 @@ def object_text(task_id: Any, data_key: str, object_tag: str, attributes: Mappin
                                               f"...}}) for <Paragraphs>, got {value!r:.60}")
         return non_empty_text(task_id, data_key, dialogue_text(value, name_key, text_key))
     return non_empty_text(task_id, data_key, value)
+
+
+def text_or_empty(adapter, task: dict) -> str:
+    """A task's text as the adapter reads it, or "" where the task has none it can read (word patterns and
+    report excerpts skip such a task; training reports it)."""
+    try:
+        return adapter.input_from_task(task)
+    except InvalidTask:
+        return ""

@@ -17,8 +17,8 @@ import json
 import os
 from typing import Any, Sequence
 
-from relabel.adapters.base import InvalidTask, Progress, no_progress
-from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS, object_text
+from relabel.adapters.base import Progress, no_progress
+from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS, object_text, text_or_empty
 from relabel.adapters.models.text_classifiers import (EmbeddingTfidfEnsemble, FineTunedWithEnsemble, LinearHead,
                                                       TextFeatures)
 from relabel.adapters.models.embedding_cache import cached_embeddings
@@ -80,10 +80,7 @@ class TextClassificationAdapter(ClassificationAdapter):
         return object_text(task_id, self.data_key, self.object_type, self.object_attributes, value)
 
     def task_text(self, task: dict) -> str:
-        try:
-            return self.input_from_task(task)
-        except InvalidTask:
-            return ""
+        return text_or_empty(self, task)
 
     def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> Any:
         if self.mode == "finetune":

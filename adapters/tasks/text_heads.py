@@ -7,8 +7,8 @@ import json
 import os
 from typing import Any, Sequence
 
-from relabel.adapters.base import ControlOnObject, InvalidTask, Progress, TaskAdapter, no_progress, task_data_value
-from relabel.adapters.data.text_objects import object_text
+from relabel.adapters.base import ControlOnObject, Progress, TaskAdapter, no_progress, task_data_value
+from relabel.adapters.data.text_objects import object_text, text_or_empty
 from relabel.adapters.models.text_classifiers import TextFeatures
 from relabel.adapters.models.text_encoders import DEFAULT_ENCODER
 from relabel.adapters.tasks.text_classification import embed_texts
@@ -42,10 +42,7 @@ class TextHeadsAdapter(TaskAdapter):
         return object_text(task_id, self.data_key, self.object_type, self.object_attributes, value)
 
     def task_text(self, task: dict) -> str:
-        try:
-            return self.input_from_task(task)
-        except InvalidTask:
-            return ""
+        return text_or_empty(self, task)
 
     def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> TextFeatures:
         embeddings, self.texts_embedded_ = embed_texts(inputs, self.encoder, self.device, self.feature_cache_dir,
