@@ -116,6 +116,13 @@ def test_matching_keeps_only_pairs_from_min_iou_on():
     assert match_boxes(np.zeros((2, 2)), 0.0) == []
 
 
+def test_matching_weighs_each_model_box_by_its_confidence():
+    # one human box; a faint model box overlaps it a little better than the confident one
+    iou = np.array([[0.8, 0.6]])
+    assert match_boxes(iou, 0.1) == [(0, 0)]
+    assert match_boxes(iou, 0.1, weights=[0.16, 0.85]) == [(0, 1)]
+
+
 # box errors
 
 def test_agreeing_boxes_give_no_errors():
@@ -228,3 +235,13 @@ def test_errors_per_class_counts_only_what_occurs():
     assert errors_per_class([], CLASSES) == {}
     with pytest.raises(ValueError):
         errors_per_class([{"kind": "spurious", "class": 2}], CLASSES)
+
+
+def test_a_faint_duplicate_does_not_make_the_confident_box_look_overlooked():
+    # seen in a real round: the human circle is matched by the model's confident circle, not by a faint
+    # wider duplicate of it, so nothing is overlooked (matching by IoU alone flagged it at 0.85)
+    human = [[0.554688, 0.273438, 0.25, 0.25], [0.5, 0.640625, 0.296875, 0.296875], [0.6875, 0.328125, 0.234375, 0.234375]]
+    model = [[0.500269, 0.650437, 0.289177, 0.280897], [0.524691, 0.253123, 0.198034, 0.195451],
+             [0.685389, 0.329192, 0.256358, 0.23718], [0.542713, 0.274431, 0.284724, 0.266833]]
+    errors = compare_boxes(human, [1, 0, 0], model, [0, 1, 0, 1], [0.864832, 0.854891, 0.843018, 0.163142])
+    assert errors == []

@@ -104,17 +104,22 @@ def iou_matrix(boxes_a, boxes_b) -> np.ndarray:
     return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
-def match_boxes(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """One-to-one (row, column) pairs of an (n, m) IoU matrix maximizing total IoU, sorted by row.
+def match_boxes(iou: np.ndarray, min_iou: float, weights: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """One-to-one (row, column) pairs of an (n, m) IoU matrix maximizing the total of IoU times the column's
+    weight (`weights`, shape (m,), e.g. the model's confidence per box; all 1 when None), sorted by row.
 
     Only pairs with IoU >= `min_iou` that overlap at all are kept. Pairs below `min_iou` are zeroed
     before assigning, so the assignment never spends a box on a pair it will then throw away.
     Class-agnostic on purpose: a box of the wrong class must still find its partner to be seen as swapped.
+    Weighing by confidence keeps a faint duplicate that overlaps a human box a little better from taking
+    it from the model's confident box (which would then look like an object the human overlooked).
     """
     iou = np.asarray(iou, dtype=float)
     if iou.size == 0:
         return []
     eligible = np.where(iou >= min_iou, iou, 0.0)
+    if weights is not None:
+        eligible = eligible * np.asarray(weights, dtype=float).reshape(1, -1)
     rows, columns = linear_sum_assignment(eligible, maximize=True)
     return [(int(r), int(c)) for r, c in zip(rows, columns) if eligible[r, c] > 0]
 
@@ -158,7 +163,7 @@ def compare_boxes(human_boxes, human_classes, model_boxes, model_classes, model_
 
     kept = np.flatnonzero(model_scores >= options.support_confidence)  # model indices still in play
     iou = iou_matrix(human_boxes, model_boxes[kept])
-    pairs = match_boxes(iou, options.match_iou)
+    pairs = match_boxes(iou, options.match_iou, model_scores[kept])
 
     def error(kind, cls, human=None, model=None, pair_iou=None, quality=0.0) -> dict:
         confidence = None if model is None else float(model_scores[model])
