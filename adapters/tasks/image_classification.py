@@ -3,24 +3,22 @@
 Everything but the model is the shared classification logic (adapters/tasks/classification.py): labels,
 folds, predictions, flags and ranking are those of text classification. The model is an ultralytics
 YOLO classifier (adapters/models/image_classifier.py), from a user's .pt weights or trained from the model yaml.
-Images are downloaded from Label Studio with the backend's credentials (the `fetch_media` the backend
-passes in) and cached; a task whose image cannot be read is an InvalidTask naming it.
+The images come as in every image task (adapters/tasks/image_inputs.py).
 """
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Sequence
 
-from relabel.adapters.base import Progress, no_progress
 from relabel.adapters.tasks.classification import ClassificationAdapter
+from relabel.adapters.tasks.image_inputs import ImageInputs
 from relabel.adapters.models.image_classifier import DEFAULT_IMAGE_MODEL, YoloImageClassifier
-from relabel.adapters.data.media import MediaFetcher, local_image, no_media_fetcher
+from relabel.adapters.data.media import MediaFetcher, no_media_fetcher
 
 MODEL_FILE = "image_model.json"
 
 
-class ImageClassificationAdapter(ClassificationAdapter):
+class ImageClassificationAdapter(ImageInputs, ClassificationAdapter):
     name = "image-classification"
     description = "single-choice <Choices> on an <Image>"
     object_tag = "Image"
@@ -41,29 +39,6 @@ class ImageClassificationAdapter(ClassificationAdapter):
     def settings(self) -> dict:
         return {"image_model": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
                 "batch_size": self.batch_size, "seed": self.seed, "train_options": self.train_options}
-
-    def preview(self, task: dict) -> tuple[str, str]:
-        return "image", str((task.get("data") or {}).get(self.data_key, ""))
-
-    def read_input(self, task_id: Any, value: Any) -> str:
-        return local_image(task_id, self.data_key, value, self.fetch_media)
-
-    def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> list[str]:
-        return list(inputs)  # image files; ultralytics reads and resizes them itself
-
-    def similarity_vectors(self, features: Sequence[str]) -> Any:
-        """Each image as a small colour thumbnail (12 x 12 RGB): near-duplicate and
-        look-alike images lie close. The YOLO classifier is trained per fold from scratch, so it has no
-        fixed features to share; the thumbnails are what the tab's order and carried fixes need."""
-        import numpy as np
-        from PIL import Image
-
-        rows = []
-        for path in features:
-            with Image.open(path) as image:
-                pixels = np.asarray(image.convert("RGB").resize((12, 12), Image.BILINEAR), dtype=float) / 255
-            rows.append(pixels.ravel())
-        return np.vstack(rows) if rows else None
 
     def _model_options(self) -> dict:
         return {"weights": self.image_model, "epochs": self.epochs, "image_size": self.image_size,

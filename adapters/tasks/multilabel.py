@@ -1,7 +1,8 @@
-"""Multi-label tags: a `<Choices choice="multiple">` on a `<Text>`, `<HyperText>` or `<Paragraphs>`.
+"""Multi-label tags: a `<Choices choice="multiple">` on a `<Text>`, `<HyperText>` or `<Paragraphs>` (here)
+or on an `<Image>` (adapters/tasks/multilabel_image.py), sharing `MultiLabelTags`.
 
-A label is the set of tags a person chose (possibly none), kept in the config's order. The model is the
-text model's embedding + TF-IDF pair, one-vs-rest: one probability per tag, out of fold. A task is
+A label is the set of tags a person chose (possibly none), kept in the config's order. The model gives
+one probability per tag, out of fold (for text: the embedding + TF-IDF pair, one-vs-rest). A task is
 flagged where its tag set is likely wrong (cleanlab's multi-label label quality and issue count,
 adapters/noise/multilabel.py); the tab and the report say which tags are likely missing (the model sees
 them, the person did not choose them) or extra (chosen, the model does not see them).
@@ -42,40 +43,29 @@ def chosen_tags(task_id: Any, annotation: dict, from_name: str) -> list | None:
     return chosen
 
 
-class MultiLabelTextAdapter(TextHeadsAdapter):
-    name = "multi-label-text"
-    description = 'multi-choice <Choices choice="multiple"> on a <Text>, <HyperText> or <Paragraphs>'
+class MultiLabelTags:
+    """The tag logic of every multi-label adapter: labels, outputs (one probability per tag), flags,
+    reasons and metrics. A subclass names its object tags and calls `_read_tags` with its control."""
+
+    object_tags: tuple[str, ...] = TEXT_OBJECT_TAGS
+    object_names = "a <Text>, <HyperText> or <Paragraphs>"
     default_quality_method = "self_confidence"  # cleanlab's multi-label score (the one method it has here)
     primary_metric = "micro_f1"
     error_kinds = ERROR_MEANINGS
 
     @classmethod
     def parse_config(cls, label_config: str) -> ControlOnObject:
-        needs = f'{cls.name} needs a <Choices choice="multiple"> on a <Text>, <HyperText> or <Paragraphs>'
-        control = first_control_on(label_config, "Choices", TEXT_OBJECT_TAGS, needs)
+        needs = f'{cls.name} needs a <Choices choice="multiple"> on {cls.object_names}'
+        control = first_control_on(label_config, "Choices", cls.object_tags, needs)
         if control.attributes.get("choice") != "multiple":
             raise UnsupportedLabelConfig(needs)
         return control
 
-    def __init__(self, label_config: str, *, encoder: str | None = None, regularization: float = 1.0,
-                 tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0,
-                 feature_cache_dir: str | None = None):
-        control = self.parse_config(label_config)
-        self._read_control(control)
+    def _read_tags(self, control: ControlOnObject) -> None:
         self.classes = control.labels
         if len(self.classes) < 2:
-            raise UnsupportedLabelConfig(f"<Choices name={self.from_name!r}> needs at least two choices")
+            raise UnsupportedLabelConfig(f"<Choices name={control.from_name!r}> needs at least two choices")
         self.class_index = {name: i for i, name in enumerate(self.classes)}
-        self.regularization = regularization
-        self.tfidf_regularization = tfidf_regularization
-        self._use_encoder(encoder, device, seed, feature_cache_dir)
-
-    def settings(self) -> dict:
-        return {"encoder": self.encoder, "regularization": self.regularization,
-                "tfidf_regularization": self.tfidf_regularization, "seed": self.seed}
-
-    def model_identity(self) -> dict:
-        return {**super().model_identity(), "classes": self.classes}
 
     # --- tasks and labels ------------------------------------------------------------------------
     def label_from_annotation(self, task_id: Any, value: Any, annotation: dict) -> tuple[list, list[str]]:
@@ -101,10 +91,7 @@ class MultiLabelTextAdapter(TextHeadsAdapter):
             return "no labeled task holds a tag: training needs some"
         return None
 
-    # --- the model ---------------------------------------------------------------------------------
-    def new_model(self) -> OneVsRestEnsemble:
-        return OneVsRestEnsemble(self.classes, self.regularization, self.tfidf_regularization, self.seed)
-
+    # --- the model's outputs -------------------------------------------------------------------------
     def output_to_json(self, output: Any) -> list[float]:
         return [round(float(p), 6) for p in output]
 
@@ -173,3 +160,28 @@ class MultiLabelTextAdapter(TextHeadsAdapter):
     def evaluate(self, targets: Sequence[Sequence[str]], outputs: Sequence[Any]) -> dict:
         tags, pred_probs = self._arrays(targets, outputs)
         return multilabel_metrics(tags, pred_probs >= PRESENT)
+
+
+class MultiLabelTextAdapter(MultiLabelTags, TextHeadsAdapter):
+    name = "multi-label-text"
+    description = 'multi-choice <Choices choice="multiple"> on a <Text>, <HyperText> or <Paragraphs>'
+
+    def __init__(self, label_config: str, *, encoder: str | None = None, regularization: float = 1.0,
+                 tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0,
+                 feature_cache_dir: str | None = None):
+        control = self.parse_config(label_config)
+        self._read_control(control)
+        self._read_tags(control)
+        self.regularization = regularization
+        self.tfidf_regularization = tfidf_regularization
+        self._use_encoder(encoder, device, seed, feature_cache_dir)
+
+    def settings(self) -> dict:
+        return {"encoder": self.encoder, "regularization": self.regularization,
+                "tfidf_regularization": self.tfidf_regularization, "seed": self.seed}
+
+    def model_identity(self) -> dict:
+        return {**super().model_identity(), "classes": self.classes}
+
+    def new_model(self) -> OneVsRestEnsemble:
+        return OneVsRestEnsemble(self.classes, self.regularization, self.tfidf_regularization, self.seed)

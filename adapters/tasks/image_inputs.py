@@ -1,0 +1,43 @@
+"""What the task types on an `<Image>` with a `<Choices>` share: the task's image, downloaded from Label
+Studio with the backend's credentials (the `fetch_media` the backend passes in) and cached; a task whose
+image cannot be read is an InvalidTask naming it; and small thumbnails as similarity vectors."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from relabel.adapters.base import Progress, no_progress, task_data_value
+from relabel.adapters.data.media import local_image
+
+#: side of the similarity thumbnails, in pixels
+THUMBNAIL = 12
+
+
+class ImageInputs:
+    """Expects `data_key` and `fetch_media` on the adapter."""
+
+    def preview(self, task: dict) -> tuple[str, str]:
+        return "image", str((task.get("data") or {}).get(self.data_key, ""))
+
+    def read_input(self, task_id: Any, value: Any) -> str:
+        return local_image(task_id, self.data_key, value, self.fetch_media)
+
+    def input_from_task(self, task: dict) -> str:
+        return self.read_input(*task_data_value(task, self.data_key))
+
+    def featurize(self, inputs: Sequence[str], progress: Progress = no_progress) -> list[str]:
+        return list(inputs)  # image files; ultralytics reads and resizes them itself
+
+    def similarity_vectors(self, features: Sequence[str]) -> Any:
+        """Each image as a small colour thumbnail (12 x 12 RGB): near-duplicate and
+        look-alike images lie close. The YOLO classifier is trained per fold from scratch, so it has no
+        fixed features to share; the thumbnails are what the tab's order and carried fixes need."""
+        import numpy as np
+        from PIL import Image
+
+        rows = []
+        for path in features:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB").resize((THUMBNAIL, THUMBNAIL), Image.BILINEAR),
+                                    dtype=float) / 255
+            rows.append(pixels.ravel())
+        return np.vstack(rows) if rows else None
