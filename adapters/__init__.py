@@ -19,6 +19,7 @@ from relabel.adapters.base import (Disagreement, Example, InvalidTask, RoundPoli
 from relabel.adapters.tasks.clicks import ClickAdapter
 from relabel.adapters.tasks.image_classification import ImageClassificationAdapter
 from relabel.adapters.tasks.multilabel import MultiLabelTextAdapter
+from relabel.adapters.tasks.multilabel_image import MultiLabelImageAdapter
 from relabel.adapters.tasks.ner import NerAdapter
 from relabel.adapters.tasks.object_detection import ObjectDetectionAdapter
 from relabel.adapters.tasks.regression import RegressionTextAdapter
@@ -29,6 +30,7 @@ from relabel.adapters.tasks.text_generation import TextGenerationAdapter
 #: holds a <Choices> of candidate texts) before text classification, which would take their <Choices>
 ADAPTERS: list[type[TaskAdapter]] = [ClickAdapter, TextGenerationAdapter, TextClassificationAdapter,
                                        MultiLabelTextAdapter, RegressionTextAdapter, ImageClassificationAdapter,
+                                       MultiLabelImageAdapter,
                                        NerAdapter, ObjectDetectionAdapter]
 
 #: what the environment gives every adapter whose constructor takes it (not what a model learns)
@@ -87,6 +89,6 @@ def adapter_for_config(label_config: str, options: Mapping[str, Mapping[str, Any
 
 
 __all__ = ["ADAPTERS", "ClickAdapter", "Disagreement", "Example", "ImageClassificationAdapter", "InvalidTask",
-           "MultiLabelTextAdapter", "NerAdapter", "ObjectDetectionAdapter", "RegressionTextAdapter", "RoundPolicy", "TaskAdapter", "TextClassificationAdapter",
+           "MultiLabelImageAdapter", "MultiLabelTextAdapter", "NerAdapter", "ObjectDetectionAdapter", "RegressionTextAdapter", "RoundPolicy", "TaskAdapter", "TextClassificationAdapter",
            "TextGenerationAdapter", "UnsupportedLabelConfig", "adapter_class_for_config", "adapter_for_config",
            "check_adapter_options", "constructor_options", "latest_annotation"]

@@ -242,6 +242,9 @@ class Settings:
             "ner": {"encoder": text_encoder, "epochs": self.ner_epochs, "seed": self.seed},
             "image-classification": {"image_model": self.image_model, "epochs": self.image_epochs,
                                      "image_size": self.image_size, "seed": self.seed},
+            # tags on images use the image classifier (over tag sets), so its settings
+            "multi-label-image": {"image_model": self.image_model, "epochs": self.image_epochs,
+                                  "image_size": self.image_size, "seed": self.seed},
             "object-detection": {"detection_model": self.detection_model, "epochs": self.detection_epochs,
                                  "image_size": self.detection_size, "seed": self.seed},
             "text-generation": {"generation_model": self.generation_model, "epochs": self.generation_epochs,

@@ -57,3 +57,43 @@ def png_bytes(shape: str = "circle", seed: int = 0) -> bytes:
     buffer = io.BytesIO()
     draw_shape(shape, random.Random(seed)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+#: the same shapes as tags: an image holds one or two of them, each in its own half
+TAGS_CONFIG = """<View>
+  <Image name="image" value="$image"/>
+  <Choices name="shapes" toName="image" choice="multiple">
+    <Choice value="circle"/><Choice value="square"/><Choice value="triangle"/>
+  </Choices>
+</View>"""
+
+
+def draw_shapes(shapes, rng: random.Random, size: int = 48):
+    """A PIL image holding each of `shapes` (one or two) in its own half."""
+    from PIL import Image
+
+    image = Image.new("RGB", (size, size), tuple(rng.randint(0, 60) for _ in range(3)))
+    halves = [(0, 0), (size // 2, 0)] if rng.random() < 0.5 else [(0, 0), (0, size // 2)]
+    half = (size // 2, size) if halves[1][0] else (size, size // 2)
+    for shape, corner in zip(shapes, halves):
+        part = draw_shape(shape, rng, size=min(half)).resize(half)
+        image.paste(part, corner)
+    return image
+
+
+def write_tagged_shapes(folder: Path, n: int, seed: int = 0) -> list[tuple[Path, list[str]]]:
+    """n PNG files, each of one or two shapes: [(path, its shapes in SHAPE_CLASSES order)]."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    sets = [[s] for s in SHAPE_CLASSES] + [[a, b] for i, a in enumerate(SHAPE_CLASSES) for b in SHAPE_CLASSES[i + 1:]]
+    files = []
+    for number in range(n):
+        shapes = sets[number % len(sets)]
+        path = folder / f"tags-{number:03d}.png"
+        draw_shapes(rng.sample(shapes, len(shapes)), rng).save(path)
+        files.append((path, list(shapes)))
+    return files
+
+
+def tags_result(shapes) -> list[dict]:
+    return [{"from_name": "shapes", "to_name": "image", "type": "choices", "value": {"choices": list(shapes)}}]

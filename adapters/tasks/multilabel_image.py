@@ -1,0 +1,62 @@
+"""Multi-label tags on images: a `<Choices choice="multiple">` on an `<Image>`.
+
+The tag logic (labels, flags, which tags are likely missing or extra, metrics) is multi-label text's
+(`MultiLabelTags`); the images come as in every image task (adapters/tasks/image_inputs.py); the model is
+the image classifier over tag sets (adapters/models/image_tagger.py), with the image classifier's options
+(RELABEL_IMAGE_MODEL, RELABEL_IMAGE_EPOCHS, RELABEL_IMAGE_SIZE).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from relabel.adapters.base import TaskAdapter
+from relabel.adapters.data.media import MediaFetcher, no_media_fetcher
+from relabel.adapters.models.image_classifier import DEFAULT_IMAGE_MODEL
+from relabel.adapters.models.image_tagger import PowersetImageTagger
+from relabel.adapters.tasks.image_inputs import ImageInputs
+from relabel.adapters.tasks.multilabel import MultiLabelTags
+
+MODEL_FILE = "image_tags_model.json"
+
+
+class MultiLabelImageAdapter(MultiLabelTags, ImageInputs, TaskAdapter):
+    name = "multi-label-image"
+    description = 'multi-choice <Choices choice="multiple"> on an <Image>'
+    object_tags = ("Image",)
+    object_names = "an <Image>"
+
+    def __init__(self, label_config: str, *, image_model: str = DEFAULT_IMAGE_MODEL, epochs: int = 20,
+                 image_size: int = 128, batch_size: int = 32, device: str = "auto", seed: int = 0,
+                 train_options: dict | None = None, fetch_media: MediaFetcher | None = None):
+        control = self.parse_config(label_config)
+        self.from_name, self.to_name, self.data_key = control.from_name, control.to_name, control.data_key
+        self._read_tags(control)
+        self.image_model = image_model
+        self.epochs = epochs
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.device = device
+        self.seed = seed
+        self.train_options = dict(train_options or {})
+        self.fetch_media = fetch_media or no_media_fetcher
+
+    def settings(self) -> dict:
+        return {"image_model": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
+                "batch_size": self.batch_size, "seed": self.seed, "train_options": self.train_options}
+
+    def _model_options(self) -> dict:
+        return {"weights": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
+                "batch_size": self.batch_size, "device": self.device, "seed": self.seed,
+                "train_options": self.train_options}
+
+    def new_model(self) -> PowersetImageTagger:
+        return PowersetImageTagger(self.classes, **self._model_options())
+
+    def save_model(self, model: PowersetImageTagger, directory: str) -> None:
+        with open(os.path.join(directory, MODEL_FILE), "w") as file:
+            json.dump({"image_model": self.image_model, "classes": self.classes}, file)
+        model.save(directory)
+
+    def load_model(self, directory: str) -> PowersetImageTagger:
+        return PowersetImageTagger.load(directory, self.classes, **self._model_options())
