@@ -12,6 +12,7 @@ from tests.conftest import BackendServer
 from tests.helpers import (all_tasks, annotation_snapshot, backend_predict, round_tabs, sync_round, tab_task_ids,
                            upload_images)
 from tests.image_data import SHAPE_CLASSES, TAGS_CONFIG, tags_result, write_tagged_shapes
+from tests.test_browser import log_in, page  # noqa: F401 (the browser fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +101,30 @@ def test_report_counts_tag_errors_and_predictions_are_multi_choice(label_studio,
     answer = backend_predict(tags_backend, project_id, TAGS_CONFIG, [{"id": tasks[0]["id"], "data": tasks[0]["data"]}])
     assert answer.status_code == 200, answer.text
     assert answer.json()["results"][0]["result"][0]["type"] == "choices"
+
+
+@pytest.mark.browser
+def test_the_image_tags_tab_and_a_task_in_the_browser(label_studio, tags_project, tags_round, page):
+    import os
+
+    project_id, planted = tags_project
+    report = tags_round["report"]
+    log_in(page, label_studio)
+    page.goto(report["tab_url"])
+    page.get_by_text("Re-label round 1", exact=True).first.wait_for()
+    rows_shown = page.locator(".lsf-table__row-wrapper")
+    rows_shown.nth(report["flagged"] - 1).wait_for(timeout=30_000)
+    assert [text.split()[0] for text in rows_shown.all_inner_texts()] == [str(t["task"]) for t in report["flagged_tasks"]]
+    listed = page.locator(".lsf-table").first.inner_text()
+    assert "missing" in listed and "extra" in listed and "NaN" not in listed
+    screenshots = os.environ.get("RELABEL_SCREENSHOTS")
+    if screenshots:
+        page.screenshot(path=os.path.join(screenshots, "round-1-image-tags-tab.png"))
+    rows_shown.first.click()
+    page.locator(".lsf-main-view, [class*=main-view]").get_by_text("triangle").first.wait_for(timeout=30_000)
+    image = page.locator(".lsf-main-view img, [class*=main-view] img").first
+    image.wait_for(timeout=30_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=30_000)
+    if screenshots:
+        page.screenshot(path=os.path.join(screenshots, "round-1-image-tags-task.png"))
+    assert page.errors == []
