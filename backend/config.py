@@ -23,7 +23,7 @@
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in the finetune modes (few: more epochs memorise more noise) | 2 |
 | RELABEL_NER_EPOCHS | epochs per fold of the NER token classifier (fine-tuned; at least 100 steps on small projects) | 3 |
-| RELABEL_IMAGE_MODEL | image classifier: an ultralytics .pt file (e.g. your yolo11n-cls.pt) or model yaml (trained from scratch) | yolo11n-cls.yaml |
+| RELABEL_IMAGE_MODEL | image classifier (single choices and tags on images): an ultralytics .pt file (e.g. your yolo11n-cls.pt) or model yaml (trained from scratch) | yolo11n-cls.yaml |
 | RELABEL_IMAGE_EPOCHS | epochs per fold of the image classifier (from a yaml, at least 150 steps) | 20 |
 | RELABEL_IMAGE_SIZE | side in pixels images are resized to for the image classifier | 128 |
 | RELABEL_DETECTION_MODEL | detector: an ultralytics .pt file (e.g. your yolo11n.pt) or model yaml (trained from scratch) | yolo11n.yaml |

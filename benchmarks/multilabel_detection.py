@@ -73,8 +73,7 @@ def main() -> None:
     features = adapter.featurize(texts)
     print(f"{len(texts)} sentences, tag shares {dict(zip(CONLL_CLASSES, clean.mean(axis=0).round(3)))}, "
           f"{(~clean.any(axis=1)).mean():.1%} without tags; embedded in {time.perf_counter() - started:.0f} s\n")
-    print("| noise | detector | flagged | precision | recall | F1 | AUROC | AUPRC | P@k | seconds |\n"
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(TABLE_HEAD)
     for kind in args.kinds:
         for share in args.noise:
             noisy, truth = inject(clean, share, kind, args.seed)
@@ -87,37 +86,49 @@ def main() -> None:
             started = time.perf_counter()
             in_sample = np.vstack(in_sample_outputs(adapter.new_model().fit(features, targets), features))
             in_sample_seconds = time.perf_counter() - started
-            quality = get_label_quality_scores(noisy, oof)
+            print_rows(adapter, f"{kind} {share:.0%} ({truth.sum()})", noisy, truth, oof, in_sample, oof_seconds,
+                       in_sample_seconds, args.seed)
 
-            def flags_of(outputs, options):
-                found = adapter.find_disagreements(list(range(len(targets))), targets, list(outputs), options)
-                return np.array([d.flagged for d in found]), np.array([d.label_quality for d in found])
 
-            rows = []
-            ours, _ = flags_of(oof, FlagOptions())
-            rows.append(("ours: OOF, budget = cleanlab's count, ranked by label quality (default)", ours, quality,
-                         oof_seconds))
-            # cleanlab as it comes: its issues, ranked by its default multi-label score (no per-tag
-            # adjustment, an exponential moving average over the tags)
-            plain = get_label_quality_scores(noisy, oof, method="self_confidence")
-            rows.append(("OOF, cleanlab find_label_issues (multi-label)", find_label_issues(noisy, oof), plain,
-                         oof_seconds))
-            plain_flags = np.zeros(len(truth), dtype=bool)
-            plain_flags[np.argsort(plain, kind="stable")[:int(ours.sum())]] = True
-            rows.append(("OOF, same budget, ranked by cleanlab's default score", plain_flags, plain, oof_seconds))
-            paper, paper_quality = flags_of(in_sample, FlagOptions(flag_rule="disagreement"))
-            rows.append(("paper: in-sample, predicted tags != label", paper, paper_quality, in_sample_seconds))
-            rows.append(("OOF, predicted tags != label", flags_of(oof, FlagOptions(flag_rule="disagreement"))[0],
-                         quality, oof_seconds))
-            rng = np.random.default_rng(args.seed)
-            random_flags = np.zeros(len(truth), dtype=bool)
-            random_flags[rng.choice(len(truth), int(ours.sum()), replace=False)] = True
-            rows.append(("random", random_flags, rng.random(len(truth)), 0.0))
-            for name, flagged, row_quality, seconds in rows:
-                row = scores(flagged, row_quality, truth)
-                print(f"| {kind} {share:.0%} ({truth.sum()}) | {name} | {row['flagged']} | {row['precision']:.3f} | "
-                      f"{row['recall']:.3f} | {row['f1']:.3f} | {row['auroc']:.3f} | {row['auprc']:.3f} | "
-                      f"{row['p_at_k']:.3f} | {seconds:.0f} |", flush=True)
+TABLE_HEAD = ("| noise | detector | flagged | precision | recall | F1 | AUROC | AUPRC | P@k | seconds |\n"
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def print_rows(adapter, setting: str, noisy: np.ndarray, truth: np.ndarray, oof: np.ndarray, in_sample: np.ndarray,
+               oof_seconds: float, in_sample_seconds: float, seed: int) -> None:
+    """One table row per detector, all reading the same out-of-fold and in-sample tag probabilities."""
+    targets = [[c for c, chosen in zip(adapter.classes, row) if chosen] for row in noisy]
+    quality = get_label_quality_scores(noisy, oof)
+
+    def flags_of(outputs, options):
+        found = adapter.find_disagreements(list(range(len(targets))), targets, list(outputs), options)
+        return np.array([d.flagged for d in found]), np.array([d.label_quality for d in found])
+
+    rows = []
+    ours, _ = flags_of(oof, FlagOptions())
+    rows.append(("ours: OOF, budget = cleanlab's count, ranked by label quality (default)", ours, quality,
+                 oof_seconds))
+    # cleanlab as it comes: its issues, ranked by its default multi-label score (no per-tag
+    # adjustment, an exponential moving average over the tags)
+    plain = get_label_quality_scores(noisy, oof, method="self_confidence")
+    rows.append(("OOF, cleanlab find_label_issues (multi-label)", find_label_issues(noisy, oof), plain,
+                 oof_seconds))
+    plain_flags = np.zeros(len(truth), dtype=bool)
+    plain_flags[np.argsort(plain, kind="stable")[:int(ours.sum())]] = True
+    rows.append(("OOF, same budget, ranked by cleanlab's default score", plain_flags, plain, oof_seconds))
+    paper, paper_quality = flags_of(in_sample, FlagOptions(flag_rule="disagreement"))
+    rows.append(("paper: in-sample, predicted tags != label", paper, paper_quality, in_sample_seconds))
+    rows.append(("OOF, predicted tags != label", flags_of(oof, FlagOptions(flag_rule="disagreement"))[0],
+                 quality, oof_seconds))
+    rng = np.random.default_rng(seed)
+    random_flags = np.zeros(len(truth), dtype=bool)
+    random_flags[rng.choice(len(truth), int(ours.sum()), replace=False)] = True
+    rows.append(("random", random_flags, rng.random(len(truth)), 0.0))
+    for name, flagged, row_quality, seconds in rows:
+        row = scores(flagged, row_quality, truth)
+        print(f"| {setting} | {name} | {row['flagged']} | {row['precision']:.3f} | "
+              f"{row['recall']:.3f} | {row['f1']:.3f} | {row['auroc']:.3f} | {row['auprc']:.3f} | "
+              f"{row['p_at_k']:.3f} | {seconds:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
