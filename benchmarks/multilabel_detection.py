@@ -78,16 +78,19 @@ def main() -> None:
         for share in args.noise:
             noisy, truth = inject(clean, share, kind, args.seed)
             targets = [[c for c, chosen in zip(CONLL_CLASSES, row) if chosen] for row in noisy]
-            started = time.perf_counter()
-            oof = np.vstack(repeated_out_of_fold_outputs(adapter.new_model, features, targets, args.folds, 1,
-                                                         adapter.average_outputs, args.seed,
-                                                         strata=adapter.fold_strata(targets)))
-            oof_seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            in_sample = np.vstack(in_sample_outputs(adapter.new_model().fit(features, targets), features))
-            in_sample_seconds = time.perf_counter() - started
-            print_rows(adapter, f"{kind} {share:.0%} ({truth.sum()})", noisy, truth, oof, in_sample, oof_seconds,
-                       in_sample_seconds, args.seed)
+            print_rows(adapter, f"{kind} {share:.0%} ({truth.sum()})", noisy, truth,
+                       *out_of_fold_and_in_sample(adapter, features, targets, args.folds, args.seed), args.seed)
+
+
+def out_of_fold_and_in_sample(adapter, features, targets: list, folds: int, seed: int):
+    """(out-of-fold tag probabilities, in-sample ones, seconds of each)."""
+    started = time.perf_counter()
+    oof = np.vstack(repeated_out_of_fold_outputs(adapter.new_model, features, targets, folds, 1,
+                                                 adapter.average_outputs, seed, strata=adapter.fold_strata(targets)))
+    oof_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    in_sample = np.vstack(in_sample_outputs(adapter.new_model().fit(features, targets), features))
+    return oof, in_sample, oof_seconds, time.perf_counter() - started
 
 
 TABLE_HEAD = ("| noise | detector | flagged | precision | recall | F1 | AUROC | AUPRC | P@k | seconds |\n"

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from relabel.adapters import adapter_for_config
-from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs
-from benchmarks.multilabel_detection import TABLE_HEAD, inject, print_rows
+from benchmarks.multilabel_detection import TABLE_HEAD, inject, out_of_fold_and_in_sample, print_rows
 
 DIGITS = ["0", "1", "2", "3", "4"]
 CONFIG = ('<View><Image name="image" value="$image"/><Choices name="digits" toName="image" choice="multiple">'
@@ -73,15 +71,8 @@ def main() -> None:
             for share in args.noise:
                 noisy, truth = inject(clean, share, kind, args.seed)
                 targets = [[d for d, chosen in zip(DIGITS, row) if chosen] for row in noisy]
-                started = time.perf_counter()
-                oof = np.vstack(repeated_out_of_fold_outputs(adapter.new_model, paths, targets, args.folds, 1,
-                                                             adapter.average_outputs, args.seed,
-                                                             strata=adapter.fold_strata(targets)))
-                oof_seconds = time.perf_counter() - started
-                started = time.perf_counter()
-                in_sample = np.vstack(in_sample_outputs(adapter.new_model().fit(paths, targets), paths))
-                print_rows(adapter, f"{kind} {share:.0%} ({truth.sum()})", noisy, truth, oof, in_sample, oof_seconds,
-                           time.perf_counter() - started, args.seed)
+                print_rows(adapter, f"{kind} {share:.0%} ({truth.sum()})", noisy, truth,
+                           *out_of_fold_and_in_sample(adapter, paths, targets, args.folds, args.seed), args.seed)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import os
 from relabel.adapters.tasks.classification import ClassificationAdapter
 from relabel.adapters.tasks.image_inputs import ImageInputs
 from relabel.adapters.models.image_classifier import DEFAULT_IMAGE_MODEL, YoloImageClassifier
-from relabel.adapters.data.media import MediaFetcher, no_media_fetcher
+from relabel.adapters.data.media import MediaFetcher
 
 MODEL_FILE = "image_model.json"
 
@@ -27,23 +27,8 @@ class ImageClassificationAdapter(ImageInputs, ClassificationAdapter):
                  image_size: int = 128, batch_size: int = 32, device: str = "auto", seed: int = 0,
                  train_options: dict | None = None, fetch_media: MediaFetcher | None = None):
         super().__init__(label_config)
-        self.image_model = image_model
-        self.epochs = epochs
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.device = device
-        self.seed = seed
-        self.train_options = dict(train_options or {})
-        self.fetch_media = fetch_media or no_media_fetcher
-
-    def settings(self) -> dict:
-        return {"image_model": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
-                "batch_size": self.batch_size, "seed": self.seed, "train_options": self.train_options}
-
-    def _model_options(self) -> dict:
-        return {"weights": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
-                "batch_size": self.batch_size, "device": self.device, "seed": self.seed,
-                "train_options": self.train_options}
+        self._use_image_classifier(image_model, epochs, image_size, batch_size, device, seed, train_options,
+                                   fetch_media)
 
     def new_model(self) -> YoloImageClassifier:
         return YoloImageClassifier(self.classes, **self._model_options())

@@ -6,14 +6,35 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from relabel.adapters.base import Progress, no_progress, task_data_value
-from relabel.adapters.data.media import local_image
+from relabel.adapters.data.media import MediaFetcher, local_image, no_media_fetcher
 
 #: side of the similarity thumbnails, in pixels
 THUMBNAIL = 12
 
 
 class ImageInputs:
-    """Expects `data_key` and `fetch_media` on the adapter."""
+    """Expects `data_key` on the adapter; `_use_image_classifier` keeps the image classifier's options
+    (both image adapters train one) and the backend's media fetcher."""
+
+    def _use_image_classifier(self, image_model: str, epochs: int, image_size: int, batch_size: int, device: str,
+                              seed: int, train_options: dict | None, fetch_media: MediaFetcher | None) -> None:
+        self.image_model = image_model
+        self.epochs = epochs
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.device = device
+        self.seed = seed
+        self.train_options = dict(train_options or {})
+        self.fetch_media = fetch_media or no_media_fetcher
+
+    def settings(self) -> dict:
+        return {"image_model": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
+                "batch_size": self.batch_size, "seed": self.seed, "train_options": self.train_options}
+
+    def _model_options(self) -> dict:
+        return {"weights": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
+                "batch_size": self.batch_size, "device": self.device, "seed": self.seed,
+                "train_options": self.train_options}
 
     def preview(self, task: dict) -> tuple[str, str]:
         return "image", str((task.get("data") or {}).get(self.data_key, ""))

@@ -11,7 +11,7 @@ import json
 import os
 
 from relabel.adapters.base import TaskAdapter
-from relabel.adapters.data.media import MediaFetcher, no_media_fetcher
+from relabel.adapters.data.media import MediaFetcher
 from relabel.adapters.models.image_classifier import DEFAULT_IMAGE_MODEL
 from relabel.adapters.models.image_tagger import PowersetImageTagger
 from relabel.adapters.tasks.image_inputs import ImageInputs
@@ -32,23 +32,8 @@ class MultiLabelImageAdapter(MultiLabelTags, ImageInputs, TaskAdapter):
         control = self.parse_config(label_config)
         self.from_name, self.to_name, self.data_key = control.from_name, control.to_name, control.data_key
         self._read_tags(control)
-        self.image_model = image_model
-        self.epochs = epochs
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.device = device
-        self.seed = seed
-        self.train_options = dict(train_options or {})
-        self.fetch_media = fetch_media or no_media_fetcher
-
-    def settings(self) -> dict:
-        return {"image_model": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
-                "batch_size": self.batch_size, "seed": self.seed, "train_options": self.train_options}
-
-    def _model_options(self) -> dict:
-        return {"weights": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
-                "batch_size": self.batch_size, "device": self.device, "seed": self.seed,
-                "train_options": self.train_options}
+        self._use_image_classifier(image_model, epochs, image_size, batch_size, device, seed, train_options,
+                                   fetch_media)
 
     def new_model(self) -> PowersetImageTagger:
         return PowersetImageTagger(self.classes, **self._model_options())
