@@ -4,7 +4,8 @@
 Starts PostgreSQL, Label Studio on it and the backend (as docker-compose.yml does), then measures, with
 the round driver's own code:
   1. importing N labeled tasks (N = --tasks, default 10,000);
-  2. writing one prediction per task (LabelStudioClient.import_predictions, as a training job does);
+  2. writing one prediction per task (LabelStudioClient.import_predictions, as a training job does), then
+     reading every task back with annotations and predictions (a training job) and with data only (sync_round);
   3. building the round's tab for F flagged tasks (--flagged, default 2,000): tag_tasks in bulk +
      create_tab, as sync_round.py does, then Label Studio's own query for the tab's tasks, and the whole
      tab read back to check it lists exactly the flagged tasks in rank order; a sample tagged one by one
@@ -153,6 +154,11 @@ def main() -> None:
                        for number, t in enumerate(tasks)]
         written, seconds = timed(ls.import_predictions, project.id, predictions)
         rows.append(("write one prediction per task", written, seconds))
+        tasks, seconds = timed(ls.list_tasks, project.id)
+        rows.append(("read every task with its annotation and prediction (a training job's read)", len(tasks),
+                     seconds))
+        _, seconds = timed(ls.list_tasks, project.id, with_labels=False)
+        rows.append(("read every task's data only (a re-label round's read, to tag)", len(tasks), seconds))
 
         # 3. the round's tab for the flagged tasks, in a random order of ranks, with reasons as a round
         # writes them (human label, model label, confidence: a reason per task)

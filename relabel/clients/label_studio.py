@@ -64,11 +64,13 @@ class LabelStudioClient:
     def update_project(self, project_id: int, **fields: Any) -> None:
         self._call(f"updating project {project_id}", self._sdk.projects.update, id=project_id, **fields)
 
-    def iter_tasks(self, project_id: int) -> Iterator[dict]:
-        """Every task of the project with its annotations and predictions, as plain JSON dicts. Data is as
-        stored (cloud URIs not resolved), so what is written back is what was there."""
+    def iter_tasks(self, project_id: int, with_labels: bool = True) -> Iterator[dict]:
+        """Every task of the project with its annotations and predictions (only its data and counts when
+        not `with_labels`: Label Studio then serializes neither), as plain JSON dicts. Data is as stored
+        (cloud URIs not resolved), so what is written back is what was there."""
         pager = self._call(f"listing tasks of project {project_id}", self._sdk.tasks.list,
-                           project=project_id, fields="all", page_size=500, resolve_uri=False)
+                           project=project_id, fields="all" if with_labels else "task_only", page_size=500,
+                           resolve_uri=False)
         iterator = iter(pager)
         while True:
             task = self._call(f"listing tasks of project {project_id}", next, iterator, None)
@@ -76,8 +78,8 @@ class LabelStudioClient:
                 return
             yield task.model_dump(mode="json")
 
-    def list_tasks(self, project_id: int) -> list[dict]:
-        return list(self.iter_tasks(project_id))
+    def list_tasks(self, project_id: int, with_labels: bool = True) -> list[dict]:
+        return list(self.iter_tasks(project_id, with_labels))
 
     def task_data(self, task_id: int) -> dict:
         """One task's data as it is stored now (cloud URIs not resolved)."""

@@ -66,7 +66,8 @@ def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: Bac
     # Read tasks and score as the backend's model did (e.g. which data fields are click features).
     adapter = adapter_for_config(label_config, {adapter.name: stored.get("adapter_options") or {}})
     rounds_dir = Path(options.rounds_dir)
-    tasks = ls.list_tasks(project_id) if policy.reads_tasks(options.dry_run) or options.tab.patterns else []
+    tasks = ls.list_tasks(project_id, with_labels=policy.reads_task_labels) \
+        if policy.reads_tasks(options.dry_run) or options.tab.patterns else []
     texts = {task["id"]: adapter.task_text(task) for task in tasks}
     scored = score_round(adapter, stored, project, round_number,
                          project_history(backend, project_id, round_number, rounds_dir), options.flags, policy,
