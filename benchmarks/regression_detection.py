@@ -92,9 +92,9 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.set == "conll":
-        texts, clean, unit, lowest, highest = conll_counts(args.data, args.sentences)
+        texts, clean, unit, low, high = conll_counts(args.data, args.sentences)
     else:
-        texts, clean, unit, lowest, highest = movie_ratings(args.sentences)
+        texts, clean, unit, low, high = movie_ratings(args.sentences)
     adapter = RegressionTextAdapter(CONFIG if args.set == "conll" else MOVIES_CONFIG, seed=args.seed)
     started = time.perf_counter()
     features = adapter.featurize(texts)
@@ -104,7 +104,7 @@ def main() -> None:
           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for kind in args.kinds:
         for share in args.noise:
-            noisy, truth = inject(clean, share, kind, args.seed, unit, lowest, highest)
+            noisy, truth = inject(clean, share, kind, args.seed, unit, low, high)
             targets = list(noisy)
             started = time.perf_counter()
             oof = np.array(repeated_out_of_fold_outputs(adapter.new_model, features, targets, args.folds, 1,
