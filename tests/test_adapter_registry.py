@@ -38,6 +38,8 @@ def test_every_adapter_declares_what_the_round_reads():
         assert isinstance(policy_for(adapter_class.round_policy), RelabelRound)
     assert ClickAdapter.round_policy is RoundPolicy.DROP_ROWS
     assert isinstance(policy_for(RoundPolicy.DROP_ROWS), DropRowsRound)
+    # only the clicks round exports annotations; a re-label round reads task data alone
+    assert policy_for(RoundPolicy.DROP_ROWS).reads_task_labels and not policy_for(RoundPolicy.RELABEL).reads_task_labels
     assert [a.name for a in ADAPTERS if a.round_policy is RoundPolicy.DROP_ROWS] == ["ctr"]
     assert list(NerAdapter.error_kinds) == list(spans.ERROR_KINDS)
     assert list(ObjectDetectionAdapter.error_kinds) == list(boxes.ERROR_KINDS)

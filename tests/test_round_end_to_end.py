@@ -56,6 +56,13 @@ def test_round_one_writes_one_prediction_per_labeled_task(label_studio, noisy_pr
         assert prediction["result"][0]["value"]["choices"][0] in {"sports", "weather", "food", "technology"}
         assert 0 < prediction["score"] <= 1
     assert annotation_snapshot(tasks) == round_one["before"]
+    # what sync_round reads to tag (LabelStudioClient.list_tasks without labels): the same tasks and data,
+    # without the annotations and predictions Label Studio would otherwise serialize
+    from relabel.clients.label_studio import LabelStudioClient
+
+    light = LabelStudioClient(label_studio.url, label_studio.token).list_tasks(project_id, with_labels=False)
+    assert {t["id"]: t["data"] for t in light} == {t["id"]: t["data"] for t in tasks}
+    assert not any(t.get("annotations") or t.get("predictions") for t in light)
 
 
 def test_round_report_files(round_one):
