@@ -83,3 +83,35 @@ def test_writes_that_may_run_at_once_touch_disjoint_tasks_and_keep_the_order_tha
             if write.value_type == "Expression":
                 assert write.name in seen_shapes  # a digit is filled in only after its shape is written
     assert len(phases) < len(writes)
+
+
+class RefusingBulkLabelStudio:
+    """A Label Studio whose bulk action fails as given; task reads and writes work (in memory)."""
+
+    def __init__(self, error):
+        self.error, self.data = error, {1: {"text": "a"}, 2: {"text": "b"}}
+
+    def set_data_field(self, *args):
+        raise self.error
+
+    def task_data(self, task_id):
+        return dict(self.data[task_id])
+
+    def update_task_data(self, task_id, data):
+        self.data[task_id] = data
+
+
+def test_a_refused_bulk_write_falls_back_to_task_by_task_but_an_unreachable_label_studio_stops_the_round():
+    import pytest
+
+    from relabel.clients.label_studio import LabelStudioError
+    from relabel.rounds.tabs import tag_tasks
+
+    tasks = [{"id": 1, "data": {"text": "a"}}, {"id": 2, "data": {"text": "b"}}]
+    tags = round_tags([Disagreement(task_id=1, flagged=True, label_quality=0.1, human="a", model="b")], 1)
+    refusing = RefusingBulkLabelStudio(LabelStudioError("Label Studio refused an action: HTTP 400", status=400))
+    assert tag_tasks(refusing, tasks, 1, tags, True, project_id=7) == 1
+    assert refusing.data[1]["relabel_round"] == 1 and "relabel_round" not in refusing.data[2]
+    down = RefusingBulkLabelStudio(LabelStudioError("Label Studio at http://ls is not reachable (an action)"))
+    with pytest.raises(LabelStudioError, match="not reachable"):
+        tag_tasks(down, tasks, 1, tags, True, project_id=7)

@@ -26,9 +26,11 @@ class LabelStudioError(RuntimeError):
     round driver prints it).
     """
 
-    def __init__(self, message: str, detail: str = ""):
+    def __init__(self, message: str, detail: str = "", status: int | None = None):
         super().__init__(message)
         self.detail = detail
+        #: the HTTP status Label Studio answered with; None when it did not answer (unreachable, no key)
+        self.status = status
 
 
 class LabelStudioClient:
@@ -54,7 +56,7 @@ class LabelStudioClient:
                 raise
             detail = str(getattr(error, "body", "") or "")[:300]
             log.info("Label Studio refused a request", extra={"what": what, "status": status, "detail": detail})
-            raise LabelStudioError(f"Label Studio refused {what}: HTTP {status}", detail) from error
+            raise LabelStudioError(f"Label Studio refused {what}: HTTP {status}", detail, status) from error
 
     # --- projects and tasks -------------------------------------------------------------------
     def get_project(self, project_id: int) -> dict:

@@ -133,7 +133,7 @@ def tag_tasks(ls: LabelStudioClient, tasks: list[dict], round_number: int, tags:
                         bar.update()
             per_task |= set(leftovers)
         except LabelStudioError as error:
-            if "not reachable" in str(error):
+            if error.status is None:  # Label Studio did not answer: task by task would not either
                 raise
             log.warning("bulk tagging refused; tagging task by task", extra={"error": str(error)})
             per_task = planned
