@@ -7,17 +7,12 @@ the image classifier over tag sets (adapters/models/image_tagger.py), with the i
 """
 from __future__ import annotations
 
-import json
-import os
-
 from relabel.adapters.base import TaskAdapter
 from relabel.adapters.data.media import MediaFetcher
 from relabel.adapters.models.image_classifier import DEFAULT_IMAGE_MODEL
 from relabel.adapters.models.image_tagger import PowersetImageTagger
 from relabel.adapters.tasks.image_inputs import ImageInputs
 from relabel.adapters.tasks.multilabel import MultiLabelTags
-
-MODEL_FILE = "image_tags_model.json"
 
 
 class MultiLabelImageAdapter(MultiLabelTags, ImageInputs, TaskAdapter):
@@ -39,9 +34,7 @@ class MultiLabelImageAdapter(MultiLabelTags, ImageInputs, TaskAdapter):
         return PowersetImageTagger(self.classes, **self._model_options())
 
     def save_model(self, model: PowersetImageTagger, directory: str) -> None:
-        with open(os.path.join(directory, MODEL_FILE), "w") as file:
-            json.dump({"image_model": self.image_model, "classes": self.classes}, file)
-        model.save(directory)
+        model.save(directory)  # with its tags and sets, which loading checks against the config
 
     def load_model(self, directory: str) -> PowersetImageTagger:
         return PowersetImageTagger.load(directory, self.classes, **self._model_options())
