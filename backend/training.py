@@ -19,7 +19,7 @@ from relabel.adapters.task_fields import ROUND_FIELD
 from relabel.backend.config import Settings
 from relabel.backend.evaluation import held_out_tasks, previous_model_score, rounded
 from relabel.backend.model_store import ModelStore, write_json_atomic
-from relabel.clients.label_studio import LabelStudioClient, existing_prediction_tasks
+from relabel.clients.label_studio import LabelStudioClient
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
               "reused": stored is not None, "predictions_written": 0, "predictions_existing": 0,
               "texts_embedded": getattr(adapter, "texts_embedded_", None)}
     if write_predictions:
-        already = existing_prediction_tasks(tasks, version)
+        already = client.tasks_with_predictions(project_id, version)
         rows = [{"task": item["task"], "model_version": version, **item["prediction"]}
                 for item in record["items"] + record["unlabeled"] if item["task"] not in already]
         progress("writing predictions", 0, len(rows))

@@ -5,7 +5,8 @@ Starts PostgreSQL, Label Studio on it and the backend (as docker-compose.yml doe
 the round driver's own code:
   1. importing N labeled tasks (N = --tasks, default 10,000);
   2. writing one prediction per task (LabelStudioClient.import_predictions, as a training job does), then
-     reading every task back with annotations and predictions (a training job) and with data only (sync_round);
+     reading every task back with its annotations and which tasks hold that model's predictions (a
+     training job) and with data only (sync_round);
   3. building the round's tab for F flagged tasks (--flagged, default 2,000): tag_tasks in bulk +
      create_tab, as sync_round.py does, then Label Studio's own query for the tab's tasks, and the whole
      tab read back to check it lists exactly the flagged tasks in rank order; a sample tagged one by one
@@ -155,8 +156,10 @@ def main() -> None:
         written, seconds = timed(ls.import_predictions, project.id, predictions)
         rows.append(("write one prediction per task", written, seconds))
         tasks, seconds = timed(ls.list_tasks, project.id)
-        rows.append(("read every task with its annotation and prediction (a training job's read)", len(tasks),
+        rows.append(("read every task with its annotations, predictions beside (a training job's read)", len(tasks),
                      seconds))
+        holding, seconds = timed(ls.tasks_with_predictions, project.id, "load-v1")
+        rows.append(("which tasks hold a model version's predictions (a re-run's check)", len(holding), seconds))
         _, seconds = timed(ls.list_tasks, project.id, with_labels=False)
         rows.append(("read every task's data only (a re-label round's read, to tag)", len(tasks), seconds))
 

@@ -56,13 +56,21 @@ def test_round_one_writes_one_prediction_per_labeled_task(label_studio, noisy_pr
         assert prediction["result"][0]["value"]["choices"][0] in {"sports", "weather", "food", "technology"}
         assert 0 < prediction["score"] <= 1
     assert annotation_snapshot(tasks) == round_one["before"]
-    # what sync_round reads to tag (LabelStudioClient.list_tasks without labels): the same tasks and data,
-    # without the annotations and predictions Label Studio would otherwise serialize
-    from relabel.clients.label_studio import LabelStudioClient
+    # what the backend and sync_round read (only the fields named): the same tasks, data and annotations
+    from relabel.clients.label_studio import TASK_ANNOTATION_FIELDS, LabelStudioClient
 
-    light = LabelStudioClient(label_studio.url, label_studio.token).list_tasks(project_id, with_labels=False)
+    client = LabelStudioClient(label_studio.url, label_studio.token)
+    light = client.list_tasks(project_id, with_labels=False)
     assert {t["id"]: t["data"] for t in light} == {t["id"]: t["data"] for t in tasks}
     assert not any(t.get("annotations") or t.get("predictions") for t in light)
+    labeled = client.list_tasks(project_id)
+    assert {t["id"]: t["data"] for t in labeled} == {t["id"]: t["data"] for t in tasks}
+    assert {t["id"]: [{k: a[k] for k in TASK_ANNOTATION_FIELDS} for a in t["annotations"]] for t in labeled} == \
+        {t["id"]: [{k: a[k] for k in TASK_ANNOTATION_FIELDS} for a in t["annotations"]] for t in tasks}
+    # which tasks hold a model version's predictions (a re-run writes only the missing ones)
+    assert client.tasks_with_predictions(project_id, version) == {t["id"] for t in tasks}
+    assert client.tasks_with_predictions(project_id, version + "x") == set()
+    assert client.tasks_with_predictions(project_id, "model-v99-00000000") == set()
 
 
 def test_round_report_files(round_one):

@@ -6,8 +6,9 @@ writes predictions in few large requests (each import request costs seconds, wha
 """
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import httpx
 
@@ -16,6 +17,11 @@ from relabel.clients.media import MediaFetcher, MediaPolicy
 log = logging.getLogger(__name__)
 
 PREDICTION_CHUNK = 2000
+TASK_PAGE = 1000
+#: what a read with labels asks Label Studio for: the task's id and data, its annotations, and of each
+#: annotation what the adapters and the round read
+TASK_ANNOTATION_FIELDS = ("id", "result", "completed_by", "was_cancelled", "ground_truth", "created_at", "updated_at")
+LABELED_TASK_FIELDS = ",".join(["data", "annotations", *TASK_ANNOTATION_FIELDS])
 
 
 class LabelStudioError(RuntimeError):
@@ -67,18 +73,36 @@ class LabelStudioClient:
         self._call(f"updating project {project_id}", self._sdk.projects.update, id=project_id, **fields)
 
     def iter_tasks(self, project_id: int, with_labels: bool = True) -> Iterator[dict]:
-        """Every task of the project with its annotations and predictions (only its data and counts when
-        not `with_labels`: Label Studio then serializes neither), as plain JSON dicts. Data is as stored
-        (cloud URIs not resolved), so what is written back is what was there."""
-        pager = self._call(f"listing tasks of project {project_id}", self._sdk.tasks.list,
-                           project=project_id, fields="all" if with_labels else "task_only", page_size=500,
-                           resolve_uri=False)
+        """Every task of the project, page by page, as plain JSON dicts: its id and data and, `with_labels`,
+        its annotations (each with TASK_ANNOTATION_FIELDS). Predictions are not read (`tasks_with_predictions`
+        asks which tasks hold a model's). Data is as stored (cloud URIs not resolved), so what is written back
+        is what was there."""
+        yield from self._tasks(f"listing tasks of project {project_id}", project=project_id,
+                               fields="all" if with_labels else "task_only",
+                               include=LABELED_TASK_FIELDS if with_labels else "id,data")
+
+    def _tasks(self, what: str, **query: Any) -> Iterator[dict]:
+        # `include` names every field Label Studio serializes, the annotations' too (its flex fields apply
+        # it to nested serializers): naming only what is used costs a third of reading whole tasks
+        # (benchmarks/RESULTS.md 17).
+        pager = self._call(what, self._sdk.tasks.list, page_size=TASK_PAGE, resolve_uri=False, **query)
         iterator = iter(pager)
         while True:
-            task = self._call(f"listing tasks of project {project_id}", next, iterator, None)
+            task = self._call(what, next, iterator, None)
             if task is None:
                 return
-            yield task.model_dump(mode="json")
+            yield task.model_dump(mode="json", exclude_unset=True)
+
+    def tasks_with_predictions(self, project_id: int, model_version: str) -> set[int]:
+        """Ids of the project's tasks that hold a prediction of `model_version` (a re-run writes only the
+        missing ones). Label Studio's `contains` takes a list of names (a string would be read as its
+        letters) and matches a part of a name: model names must not be parts of each other (the model
+        store's model-vN-<hash> are not)."""
+        holding = {"conjunction": "and", "items": [{"filter": "filter:tasks:predictions_model_versions",
+                                                    "operator": "contains", "type": "List", "value": [model_version]}]}
+        return {task["id"] for task in self._tasks(
+            f"listing tasks of project {project_id} with predictions of {model_version}", project=project_id,
+            fields="task_only", include="id", query=json.dumps({"filters": holding}))}
 
     def list_tasks(self, project_id: int, with_labels: bool = True) -> list[dict]:
         return list(self.iter_tasks(project_id, with_labels))
@@ -166,8 +190,3 @@ class LabelStudioClient:
         """Ask Label Studio to send START_TRAINING to the ML backend."""
         self._call(f"starting training on ML backend {ml_backend_id}", self._sdk.ml.train, id=ml_backend_id)
 
-
-def existing_prediction_tasks(tasks: Iterable[dict], model_version: str) -> set[int]:
-    """Ids of the tasks that already hold a prediction of `model_version` (re-runs skip them)."""
-    return {task["id"] for task in tasks
-            if any(p.get("model_version") == model_version for p in task.get("predictions") or [])}
