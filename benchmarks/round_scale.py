@@ -8,7 +8,7 @@ round 1's tab (labels changed, texts not), then round 2. Per round it prints the
 stage of the training job (as the job reports its stages), the rest of the round (tab, report), the
 peak RSS of the backend process (so far: round 2's includes round 1's) and of sync_round.
 
-    .venv/bin/python -m benchmarks.round_scale [--tasks 10000]
+    .venv/bin/python -m benchmarks.round_scale [--tasks 10000] [--rounds 2]
 
 Needs Label Studio in .venv-ls (scripts/setup.sh) or LABEL_STUDIO_BIN, and Debian's postgresql.
 """
@@ -125,11 +125,26 @@ def at_job_end(job: dict, ended: float) -> float:
     return ended - (time.time() - job["finished_at"]) if job.get("finished_at") else ended
 
 
+def second_round(sdk, texts: list[str], truth: list[str], label_studio, token: str, backend, project_id: int,
+                 root: Path, rows: list) -> None:
+    """A person fixes half of round 1's tab (new annotations, texts unchanged); then round 2."""
+    report = json.loads((root / "rounds" / "round-1" / "report.json").read_text())
+    ls = LabelStudioClient(label_studio.url, token)
+    by_id = {t["id"]: t for t in ls.list_tasks(project_id)}
+    fixed = report["flagged_tasks"][::2]
+    truth_of = dict(zip(texts, truth))
+    for row in fixed:
+        sdk.annotations.create(id=row["task"], result=choice(truth_of[by_id[row["task"]]["data"]["text"]]))
+    second = run_round(label_studio, token, backend, project_id, root / "rounds")
+    rows.append((f"2 ({len(fixed)} labels changed)", second, peak_rss_mb(backend.process.pid)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--data", type=Path, default=DEFAULT_TREC)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, choices=(1, 2), default=2, help="2: a person's fixes, then round 2")
     options = parser.parse_args()
 
     questions, labels = load_trec(options.data / "train.txt")
@@ -158,16 +173,8 @@ def main() -> None:
         print(f"imported {options.tasks} labeled tasks in {time.perf_counter() - started:.0f} s", flush=True)
         first = run_round(label_studio, token, backend, project.id, root / "rounds")
         rows.append(("1", first, peak_rss_mb(backend.process.pid)))
-        # a person fixes half of round 1's tab: new annotations, texts unchanged
-        report = json.loads((root / "rounds" / "round-1" / "report.json").read_text())
-        ls = LabelStudioClient(label_studio.url, token)
-        by_id = {t["id"]: t for t in ls.list_tasks(project.id)}
-        fixed = report["flagged_tasks"][::2]
-        for row in fixed:
-            text = by_id[row["task"]]["data"]["text"]
-            sdk.annotations.create(id=row["task"], result=choice(truth[texts.index(text)]))
-        second = run_round(label_studio, token, backend, project.id, root / "rounds")
-        rows.append((f"2 ({len(fixed)} labels changed)", second, peak_rss_mb(backend.process.pid)))
+        if options.rounds == 2:
+            second_round(sdk, texts, truth, label_studio, token, backend, project.id, root, rows)
     finally:
         for service in reversed(services):
             service.stop()
