@@ -19,4 +19,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec .venv/bin/python -m pytest -ra "$@"
+# --durations: where the suite's time goes (CI must stay under 40 minutes)
+exec .venv/bin/python -m pytest -ra --durations=30 "$@"
