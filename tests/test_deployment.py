@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from relabel.backend.config import Settings
-from relabel.stack import backend_command, label_studio_environment, postgres_environment, worker_command
+from relabel.stack import (PREDICTION_IMPORT_FLAG, backend_command, label_studio_environment, postgres_environment,
+                           worker_command)
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
 
@@ -34,6 +35,7 @@ def test_label_studio_keeps_its_ssrf_protection_and_reaches_the_backend_like_the
     assert set(banned) - set(tested["USER_ADDITIONAL_BANNED_SUBNETS"].split(",")) == {"127.0.0.0/8", "::1/128"}
     assert "169.254.0.0/16" in banned and not {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} & set(banned)
     assert environment["LATEST_VERSION_CHECK"] == tested["LATEST_VERSION_CHECK"] == "false"
+    assert environment[PREDICTION_IMPORT_FLAG] == tested[PREDICTION_IMPORT_FLAG] == "true"
 
 
 def test_compose_publishes_on_loopback_and_requires_every_secret():

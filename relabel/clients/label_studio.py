@@ -16,7 +16,12 @@ from relabel.clients.media import MediaFetcher, MediaPolicy
 
 log = logging.getLogger(__name__)
 
-PREDICTION_CHUNK = 2000
+#: predictions per import request: at least 2,000, at most 10,000, about ten requests for a big project. Each
+#: request costs seconds, and with Label Studio's default import path a full recount of the project's tasks
+#: (relabel/stack.py PREDICTION_IMPORT_FLAG): for big projects, fewer and larger requests.
+PREDICTION_CHUNK = (2_000, 10_000)
+#: seconds one import request may take (a large request into a large project takes minutes by default)
+IMPORT_TIMEOUT = 1800.0
 TASK_PAGE = 1000
 #: what a read with labels asks Label Studio for: the task's id and data, its annotations, and of each
 #: annotation what the adapters and the round read
@@ -47,6 +52,7 @@ class LabelStudioClient:
             raise LabelStudioError("no Label Studio API key: set LABEL_STUDIO_API_KEY "
                                    "(a legacy token or a personal access token)")
         self.url = url.rstrip("/")
+        self.timeout = timeout
         self._sdk = LabelStudio(base_url=self.url, api_key=api_key, timeout=timeout)
         #: where task files may be downloaded from (default: Label Studio's own host alone)
         self.media_policy = media_policy or MediaPolicy(self.url)
@@ -130,11 +136,12 @@ class LabelStudioClient:
 
     def import_predictions(self, project_id: int, predictions: Sequence[dict], progress=None) -> int:
         """Write predictions ({task, model_version, score, result}) in chunks; returns how many."""
-        written = 0
-        for start in range(0, len(predictions), PREDICTION_CHUNK):
-            chunk = list(predictions[start:start + PREDICTION_CHUNK])
+        written, size = 0, prediction_chunk(len(predictions))
+        for start in range(0, len(predictions), size):
+            chunk = list(predictions[start:start + size])
             self._call(f"importing predictions into project {project_id}",
-                       self._sdk.projects.import_predictions, id=project_id, request=chunk)
+                       self._sdk.projects.import_predictions, id=project_id, request=chunk,
+                       request_options={"timeout": max(IMPORT_TIMEOUT, self.timeout)})
             written += len(chunk)
             if progress:
                 progress(written, len(predictions))
@@ -190,3 +197,8 @@ class LabelStudioClient:
         """Ask Label Studio to send START_TRAINING to the ML backend."""
         self._call(f"starting training on ML backend {ml_backend_id}", self._sdk.ml.train, id=ml_backend_id)
 
+
+def prediction_chunk(total: int) -> int:
+    """How many predictions one import request carries when `total` are written (PREDICTION_CHUNK)."""
+    smallest, largest = PREDICTION_CHUNK
+    return min(largest, max(smallest, -(-total // 10)))
