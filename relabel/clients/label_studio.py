@@ -89,8 +89,8 @@ class LabelStudioClient:
 
     def _tasks(self, what: str, **query: Any) -> Iterator[dict]:
         # `include` names every field Label Studio serializes, the annotations' too (its flex fields apply
-        # it to nested serializers): naming only what is used costs a third of reading whole tasks
-        # (benchmarks/RESULTS.md 17).
+        # it to nested serializers): naming only what is used costs about a quarter of reading whole tasks
+        # (benchmarks/RESULTS.md 20).
         pager = self._call(what, self._sdk.tasks.list, page_size=TASK_PAGE, resolve_uri=False, **query)
         iterator = iter(pager)
         while True:
