@@ -130,7 +130,7 @@ def second_round(sdk, texts: list[str], truth: list[str], label_studio, token: s
     """A person fixes half of round 1's tab (new annotations, texts unchanged); then round 2."""
     report = json.loads((root / "rounds" / "round-1" / "report.json").read_text())
     ls = LabelStudioClient(label_studio.url, token)
-    by_id = {t["id"]: t for t in ls.list_tasks(project_id)}
+    by_id = {t["id"]: t for t in ls.list_tasks(project_id, with_labels=False)}
     fixed = report["flagged_tasks"][::2]
     truth_of = dict(zip(texts, truth))
     for row in fixed:

@@ -141,9 +141,11 @@ def postgres_environment(database_url: str) -> dict:
 
 
 def start_label_studio(data_dir: Path, port: int, username: str, password: str, token: str,
-                       log_path: Path, timeout: float = 300, database_url: str | None = None) -> Service:
+                       log_path: Path, timeout: float = 300, database_url: str | None = None,
+                       extra_env: dict | None = None) -> Service:
     """Label Studio on 127.0.0.1:port; the user's legacy API token is `token`. Its database is SQLite
-    under data_dir, or the PostgreSQL database at `database_url` (uploaded files stay under data_dir)."""
+    under data_dir, or the PostgreSQL database at `database_url` (uploaded files stay under data_dir).
+    `extra_env` goes over label_studio_environment (e.g. a feature flag off)."""
     binary = label_studio_binary()
     if not binary.exists():
         raise RuntimeError(f"Label Studio is not installed at {binary}: run scripts/setup.sh, "
@@ -154,6 +156,7 @@ def start_label_studio(data_dir: Path, port: int, username: str, password: str, 
     env = label_studio_environment(data_dir)
     if database_url:
         env.update(postgres_environment(database_url))
+    env.update(extra_env or {})
     process = _spawn("Label Studio", command, env, log_path, data_dir.parent)
     service = Service("Label Studio", f"http://127.0.0.1:{port}", process, log_path)
     wait_healthy(service, "/health", timeout)
