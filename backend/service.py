@@ -64,6 +64,8 @@ class Backend:
         self._models: OrderedDict[int, tuple[str, Any, Any]] = OrderedDict()  # project -> (version, adapter, model)
         self._models_lock = threading.Lock()
         self._load_locks: dict[int, threading.Lock] = {}
+        # Label Studio sends its labeling config with every /predict: parsed once per distinct config.
+        self._config_classes: OrderedDict[str, list] = OrderedDict()
         # Label Studio sends the project owner's token in /setup; used only when LABEL_STUDIO_API_KEY is not
         # configured, and only with the configured LABEL_STUDIO_URL (the URL /setup sends is never used: a
         # caller must not re-point the backend). Kept in memory, never logged or stored.
@@ -97,6 +99,17 @@ class Backend:
         except UnsupportedLabelConfig as error:
             raise RequestError(422, f"project {project_id}: field '{field_name}': {error}") from None
 
+    def config_classes(self, label_config: str, project_id: int) -> list | None:
+        """The labels a /predict's config allows (parsed once per distinct config; a few are kept)."""
+        if label_config in self._config_classes:
+            return self._config_classes[label_config]
+        classes = self.adapter(label_config, project_id, "label_config").classes
+        with self._models_lock:
+            self._config_classes[label_config] = classes
+            while len(self._config_classes) > 16:
+                self._config_classes.popitem(last=False)
+        return classes
+
     # --- the ML backend protocol ------------------------------------------------------------------
     def setup(self, project_id: int, schema: Any, token: Any) -> str:
         """Check the project's config and keep Label Studio's token; the latest model version."""
@@ -112,12 +125,12 @@ class Backend:
         if len(tasks) > self.settings.max_predict_tasks:
             raise RequestError(413, f"field 'tasks': {len(tasks)} tasks; at most {self.settings.max_predict_tasks} "
                                     f"per request (RELABEL_MAX_PREDICT_TASKS): send fewer at a time")
-        current = self.adapter(label_config, project_id, "label_config") if label_config else None
+        current_classes = self.config_classes(label_config, project_id) if label_config else None
         loaded = self.model(project_id)
         if loaded is None or not tasks:
             return {"results": [], "model_version": None}
         version, adapter, model = loaded
-        missing = [] if current is None else [c for c in adapter.classes if c not in current.classes]
+        missing = [] if current_classes is None else [c for c in adapter.classes if c not in current_classes]
         if missing:
             # The labeling config changed since training; a prediction must only use labels it has.
             raise RequestError(422, f"project {project_id}: field 'label_config': model {version} predicts "

@@ -89,7 +89,9 @@ def measure_predict(backend_url: str, project_id: int, tasks: list[dict], client
         latencies = []
         for request_number in range(requests_each):
             start = (number * requests_each + request_number) * batch % max(1, len(tasks) - batch)
-            body = {"tasks": tasks[start:start + batch], "project": f"{project_id}.1700000000"}
+            # as Label Studio sends it: the project as "id.created" and its labeling config
+            body = {"tasks": tasks[start:start + batch], "project": f"{project_id}.1700000000",
+                    "label_config": LABEL_CONFIG}
             began = time.perf_counter()
             answer = session.post(backend_url + "/predict", json=body, timeout=120)
             latencies.append((time.perf_counter() - began) * 1000)

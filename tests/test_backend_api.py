@@ -140,3 +140,30 @@ def test_project_settings_refuse_bad_values(client, body, expected):
     answer = client.put("/projects/4/settings", json=body)
     assert answer.status_code == 400 and expected in answer.get_json()["error"]
     assert client.get("/projects/4/settings").get_json()["overrides"] == {}
+
+
+def test_predict_checks_the_config_label_studio_sends_each_time(tmp_path):
+    # Label Studio sends the project's labeling config with every /predict; the backend parses each
+    # distinct config once, and a config that dropped a label the model predicts is refused every time.
+    from relabel.backend.model_store import ModelStore
+    from relabel.demo.data import make_dataset
+
+    settings = Settings(label_studio_url=f"http://127.0.0.1:{free_port()}", label_studio_api_key="test-key",
+                        model_dir=str(tmp_path / "models"))
+    adapter = settings.build_adapter(LABEL_CONFIG)
+    items = make_dataset(n_items=40, noise_rate=0.0, seed=3)
+    model = adapter.new_model().fit(adapter.featurize([i["text"] for i in items]), [i["label"] for i in items])
+    with ModelStore(settings.model_dir).writing_version(7, "model-v1-test", {
+            "fingerprint": "test", "adapter": adapter.name, "labeled": 40, "unlabeled": 0,
+            "label_config": LABEL_CONFIG, "settings": adapter.settings(), "prediction_source": None}) as scratch:
+        adapter.save_model(model, scratch)
+    client = create_app(settings).test_client()
+    without_food = LABEL_CONFIG.replace('<Choice value="food"/>', "")
+    body = {"project": "7.1700000000", "tasks": [{"id": 1, "data": {"text": "a late goal wins the match"}}]}
+    for config, status in [(LABEL_CONFIG, 200), (without_food, 422), (LABEL_CONFIG, 200), (without_food, 422)]:
+        answer = client.post("/predict", json={**body, "label_config": config})
+        assert answer.status_code == status, answer.get_json()
+        if status == 422:
+            assert "project 7" in answer.get_json()["error"] and "'food'" in answer.get_json()["error"]
+        else:
+            assert answer.get_json()["results"][0]["model_version"] == "model-v1-test"

