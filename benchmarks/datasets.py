@@ -69,22 +69,13 @@ def flip_class_conditionally(labels: list[str], classes: list[str], share: float
     return [classes[i] for i in noisy], noisy != true
 
 
-def flip_plausibly(labels: list[str], classes: list[str], share: float, seed: int,
-                   texts: list[str] | None = None) -> tuple[list[str], np.ndarray]:
-    """Instance-dependent noise: the mistakes a person plausibly makes. Another model than the product's
-    (multinomial naive Bayes on character 2-5-grams, out of fold on the true labels) says how confusable
-    each item is; `share` of the items are drawn with odds in proportion to 1 - its probability of the
-    true class, and each gets the other class it finds likeliest, drawn by those probabilities."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.model_selection import cross_val_predict
-    from sklearn.naive_bayes import MultinomialNB
-
-    if texts is None:
-        raise ValueError("plausible noise needs the texts")
+def flip_by_confusion(labels: list[str], classes: list[str], share: float, seed: int,
+                      probabilities: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Instance-dependent noise from another model's out-of-fold `probabilities` (n x classes, on the
+    true labels): `share` of the items are drawn with odds in proportion to 1 - the probability of the
+    true class, and each gets another class, drawn by those probabilities."""
     index = {c: i for i, c in enumerate(classes)}
     true = np.array([index[label] for label in labels])
-    features = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True).fit_transform(texts)
-    probabilities = cross_val_predict(MultinomialNB(alpha=0.1), features, true, cv=5, method="predict_proba")
     rng = np.random.default_rng(seed)
     confusable = 1.0 - probabilities[np.arange(len(true)), true] + 1e-3
     chosen = rng.choice(len(true), round(share * len(true)), replace=False, p=confusable / confusable.sum())
@@ -96,6 +87,24 @@ def flip_plausibly(labels: list[str], classes: list[str], share: float, seed: in
         noisy[i] = classes[int(rng.choice(len(classes), p=others / others.sum()))]
         flipped[i] = True
     return noisy, flipped
+
+
+def flip_plausibly(labels: list[str], classes: list[str], share: float, seed: int,
+                   texts: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Instance-dependent noise: the mistakes a person plausibly makes. Another model than the product's
+    (multinomial naive Bayes on character 2-5-grams, out of fold on the true labels) says how confusable
+    each item is (see flip_by_confusion)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.naive_bayes import MultinomialNB
+
+    if texts is None:
+        raise ValueError("plausible noise needs the texts")
+    index = {c: i for i, c in enumerate(classes)}
+    true = np.array([index[label] for label in labels])
+    features = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True).fit_transform(texts)
+    probabilities = cross_val_predict(MultinomialNB(alpha=0.1), features, true, cv=5, method="predict_proba")
+    return flip_by_confusion(labels, classes, share, seed, probabilities)
 
 
 NOISE_KINDS = {"uniform": flip_uniformly, "class-conditional": flip_class_conditionally, "plausible": flip_plausibly}

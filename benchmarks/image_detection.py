@@ -4,11 +4,14 @@
 load_digits (1,797 8x8 grey images, 10 classes) is upscaled to 32x32 PNG files; the image adapter's own
 model (ultralytics yolo11n-cls trained from its yaml, mirroring off: a mirrored digit is another shape)
 predicts every image in sample and out of fold, and each detector flags on those same probabilities
-through the product's code (the rows of benchmarks/detection_quality.py). Noise: uniform flips, and flips
-between confusable pairs (1<->7, 3<->8, 4<->9, 5<->6), each on 20% of the images by default.
+through the product's code (the rows of benchmarks/detection_quality.py). Noise: uniform flips, flips
+between confusable pairs (1<->7, 3<->8, 4<->9, 5<->6), each on 20% of the images by default, and plausible
+(instance-dependent) flips: another model than the product's (logistic regression on the 8x8 pixels, out
+of fold on the true labels) says which digits are ambiguous and what they look like (`--noise plausible:0.2`).
 
     .venv/bin/python -m benchmarks.image_detection                       # 20 epochs, 5 folds, both noises
     .venv/bin/python -m benchmarks.image_detection --epochs 5 --noise uniform:0.2
+    .venv/bin/python -m benchmarks.image_detection --noise plausible:0.1,plausible:0.2,plausible:0.4
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from relabel.adapters import adapter_for_config
-from benchmarks.datasets import flip_uniformly
+from benchmarks.datasets import flip_by_confusion, flip_uniformly
 from benchmarks.detection_quality import run_setting
 
 DIGIT_CLASSES = [str(digit) for digit in range(10)]
@@ -59,12 +62,27 @@ def flip_confusable_pairs(labels: list[str], classes: list[str], share: float,
     return [partner[label] if f else label for label, f in zip(labels, flipped)], flipped
 
 
-NOISE = {"uniform": flip_uniformly, "pairs": flip_confusable_pairs}
+def flip_digits_plausibly(labels: list[str], classes: list[str], share: float,
+                          seed: int) -> tuple[list[str], np.ndarray]:
+    """Instance-dependent flips: a logistic regression on load_digits' 8x8 pixels (not the product's CNN),
+    out of fold on the true labels, says how ambiguous each digit is and which other digit it resembles."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    pixels = load_digits().data / 16.0
+    true = np.array([classes.index(label) for label in labels])
+    probabilities = cross_val_predict(LogisticRegression(C=0.05, max_iter=2000), pixels, true, cv=5,
+                                      method="predict_proba")
+    return flip_by_confusion(labels, classes, share, seed, probabilities)
+
+
+NOISE = {"uniform": flip_uniformly, "pairs": flip_confusable_pairs, "plausible": flip_digits_plausibly}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--noise", default="uniform:0.2,pairs:0.2", help="kind:share list; kinds: uniform, pairs")
+    parser.add_argument("--noise", default="uniform:0.2,pairs:0.2", help="kind:share list; kinds: uniform, pairs, plausible")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--model", default="yolo11n-cls.yaml", help="ultralytics .pt file or model yaml")
