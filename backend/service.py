@@ -65,7 +65,7 @@ class Backend:
         self._models_lock = threading.Lock()
         self._load_locks: dict[int, threading.Lock] = {}
         # Label Studio sends its labeling config with every /predict: parsed once per distinct config.
-        self._config_classes: OrderedDict[str, list] = OrderedDict()
+        self._config_classes: OrderedDict[str, list | None] = OrderedDict()
         # Label Studio sends the project owner's token in /setup; used only when LABEL_STUDIO_API_KEY is not
         # configured, and only with the configured LABEL_STUDIO_URL (the URL /setup sends is never used: a
         # caller must not re-point the backend). Kept in memory, never logged or stored.

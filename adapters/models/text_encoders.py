@@ -138,8 +138,9 @@ class TextEmbedder:
                 with self._waiting_lock:
                     batch, self._waiting = self._waiting, []
                 try:
-                    # One CPU thread for these few texts: the other core serves the other requests'
-                    # HTTP and JSON meanwhile (measured: p50 57 -> 51 ms under 4 clients on 2 cores).
+                    # One CPU thread for these few texts: another core serves the other requests' HTTP and
+                    # JSON meanwhile (benchmarks/RESULTS.md 20, /predict under 4 clients). torch's thread
+                    # count is process-wide: a training's torch work elsewhere runs on one thread meanwhile.
                     with torch_threads(1) if self.device == "cpu" else nullcontext():
                         vectors = self._forward([text for waiting in batch for text in waiting.texts])
                 except BaseException as error:
