@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""NER with real annotation errors (by hand): CoNLL-2003's test set against its human correction, CoNLL++.
+
+CoNLL++ (Wang et al. 2019, "CrossWeigh") is the CoNLL-2003 English test set re-annotated by hand: 186 of
+its 3,453 sentences had a wrong entity (a wrong type, a missed or a spurious span). Here the original
+labels are the project's, the corrected ones the truth: a sentence is really wrong where the two differ.
+The NER adapter's fine-tuned MiniLM token classifier predicts the first N sentences out of fold and in
+sample (as benchmarks/ner_detection.py, same rules, same code path: `adapter.find_disagreements`);
+precision in the top 25 / 50 of each ranking says what an annotator opening the round's tab would see.
+
+Neither file ships with the product or is downloaded by it: bring them in once, e.g. from the public
+repository pfliu-nlp/Named-Entity-Recognition-NER-Papers (ner_dataset/CoNLL2003/test.txt and
+ner_dataset/CoNLL++/conllpp_test.txt), and name them:
+
+    .venv/bin/python -m benchmarks.ner_real_errors --original test.txt --corrected conllpp_test.txt [--sentences 800]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from relabel.adapters.data.folds import in_sample_outputs
+from relabel.adapters.tasks.ner import NerAdapter
+from benchmarks.detection_quality import scores
+from benchmarks.ner_data import read_conll
+from benchmarks.ner_detection import LABEL_CONFIG, RULES, detect, out_of_fold, texts_and_targets
+
+
+def aligned(original: Path, corrected: Path, limit: int) -> tuple[list, np.ndarray]:
+    """The first `limit` sentences with their original spans, and which of them the correction changed."""
+    before, after = read_conll(original), read_conll(corrected)
+    if len(before) != len(after) or any(a.words != b.words for a, b in zip(before, after)):
+        raise SystemExit("the two files do not hold the same sentences in the same order")
+    before, after = before[:limit], after[:limit]
+    return before, np.array([a.spans != b.spans for a, b in zip(before, after)])
+
+
+def precision_at(quality: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """Share of really wrong sentences among the k with the lowest label quality (the tab's first k)."""
+    return float(truth[np.argsort(quality, kind="stable")[:k]].mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--original", type=Path, required=True, help="CoNLL-2003 test set (eng.testb)")
+    parser.add_argument("--corrected", type=Path, required=True, help="CoNLL++ test set")
+    parser.add_argument("--sentences", type=int, default=800)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    sentences, truth = aligned(args.original, args.corrected, args.sentences)
+    texts, targets = texts_and_targets(sentences)
+    adapter = NerAdapter(LABEL_CONFIG, epochs=args.epochs, seed=args.seed)
+    features = adapter.featurize(texts)
+    outputs = {"out_of_fold": out_of_fold(adapter, features, targets, args.folds, args.seed)}
+    outputs["in_sample"] = in_sample_outputs(adapter.new_model().fit(features, targets), features)
+    outputs["blend"] = [adapter.average_outputs([a, b]) for a, b in zip(outputs["out_of_fold"], outputs["in_sample"])]
+    print(f"CoNLL-2003 test, first {len(truth)} sentences of at least 3 words: {truth.sum()} corrected in CoNLL++ "
+          f"({truth.mean():.1%}); MiniLM token classifier, {args.epochs} epochs, K={args.folds}\n")
+    print("| rule | flagged | precision | recall | F1 | AUPRC | P@k | P@25 | P@50 |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    default_flagged = 0
+    for name, (source, options) in RULES.items():
+        flagged, quality = detect(adapter, targets, outputs[source], options)
+        row = scores(flagged, quality, truth)
+        default_flagged = default_flagged or row["flagged"]
+        print(f"| {name} | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+              f"{row['auprc']:.3f} | {row['p_at_k']:.3f} | {precision_at(quality, truth, 25):.2f} | "
+              f"{precision_at(quality, truth, 50):.2f} |", flush=True)
+    rng = np.random.default_rng(args.seed)
+    random_flags = np.zeros(len(truth), dtype=bool)
+    random_flags[rng.choice(len(truth), default_flagged, replace=False)] = True
+    random_quality = rng.random(len(truth))
+    row = scores(random_flags, random_quality, truth)
+    print(f"| random ({default_flagged}) | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | "
+          f"{row['f1']:.3f} | {row['auprc']:.3f} | {row['p_at_k']:.3f} | {precision_at(random_quality, truth, 25):.2f} | "
+          f"{precision_at(random_quality, truth, 50):.2f} |")
+    print(f"\nWhole run: {(time.perf_counter() - started) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
