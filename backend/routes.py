@@ -148,7 +148,10 @@ def put_project_settings(project_id: int):
 
 @routes.get("/projects/<int:project_id>/predictions")
 def stored_predictions(project_id: int):
-    return jsonify(backend().stored_predictions(project_id, request.args.get("model_version")))
+    """?model_version=V (default: the latest); ?fields=task,target keeps only those keys of each entry."""
+    fields = request.args.get("fields")
+    return jsonify(backend().stored_predictions(project_id, request.args.get("model_version"),
+                                                fields.split(",") if fields else None))
 
 
 def text_field(fields: dict, name: str, longest: int = 200) -> str:

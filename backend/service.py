@@ -273,9 +273,19 @@ class Backend:
                                     f"(round, project.id and flagged_tasks)")
         self.store.save_round(project_id, report)
 
-    def stored_predictions(self, project_id: int, version: str | None) -> dict:
-        """The out-of-fold outputs a model version stored (default: the latest)."""
+    def stored_predictions(self, project_id: int, version: str | None, fields: list[str] | None = None) -> dict:
+        """The out-of-fold outputs a model version stored (default: the latest). With `fields`, each entry of
+        its items and unlabeled tasks keeps only those keys: a round that needs an earlier model's labels
+        reads 100,000 (task, target) pairs, not 100,000 outputs."""
+        if fields is not None and not all(re.fullmatch("[a-z_]{1,40}", name) for name in fields):
+            raise RequestError(400, "field 'fields': comma-separated entry keys, e.g. task,target")
         version = version or (self.store.latest(project_id) or {}).get("version")
         if not version or self.store.find(project_id, version) is None:
             raise RequestError(404, f"project {project_id} has no model {version or '(none trained yet)'}")
-        return self.store.predictions(project_id, version)
+        record = self.store.predictions(project_id, version)
+        if fields is None or record is None:
+            return record
+        for part in ("items", "unlabeled"):
+            if isinstance(record.get(part), list):
+                record[part] = [{name: entry[name] for name in fields if name in entry} for entry in record[part]]
+        return record

@@ -167,3 +167,23 @@ def test_predict_checks_the_config_label_studio_sends_each_time(tmp_path):
             assert "project 7" in answer.get_json()["error"] and "'food'" in answer.get_json()["error"]
         else:
             assert answer.get_json()["results"][0]["model_version"] == "model-v1-test"
+
+
+def test_stored_predictions_can_be_read_with_only_some_keys_of_each_entry(tmp_path):
+    # A round reads an earlier model's labels only: (task, target) pairs, not every stored output.
+    from relabel.backend.model_store import ModelStore, write_json_atomic
+
+    settings = Settings(label_studio_url=f"http://127.0.0.1:{free_port()}", label_studio_api_key="test-key",
+                        model_dir=str(tmp_path / "models"))
+    record = {"model_version": "model-v1-x", "evaluation": {"tasks": 0},
+              "items": [{"task": 1, "target": "food", "output": [0.1, 0.9], "annotation": 5}],
+              "unlabeled": [{"task": 2, "output": [0.8, 0.2]}]}
+    with ModelStore(settings.model_dir).writing_version(3, "model-v1-x", {"fingerprint": "x"}) as scratch:
+        write_json_atomic(f"{scratch}/predictions.json", record)
+    client = create_app(settings).test_client()
+    assert client.get("/projects/3/predictions?model_version=model-v1-x").get_json() == record
+    answer = client.get("/projects/3/predictions?model_version=model-v1-x&fields=task,target").get_json()
+    assert answer["items"] == [{"task": 1, "target": "food"}] and answer["unlabeled"] == [{"task": 2}]
+    assert answer["evaluation"] == {"tasks": 0}
+    bad = client.get("/projects/3/predictions?model_version=model-v1-x&fields=task,../x")
+    assert bad.status_code == 400 and "fields" in bad.get_json()["error"]

@@ -85,8 +85,10 @@ def test_human_evaluation_scores_the_round_model_on_peoples_labels():
     outputs = {task: probabilities["sports" if task % 2 else "food"] for task in sample}
     earlier = [{"round": 1, "human_eval_sample": {"tasks": sample, "model_version": "model-v1"}}]
     items = [{"task": task, "target": "sports"} for task in sample[:4]]  # 4 of 5 labeled by people since
-    results = human_evaluation(earlier, items, adapter, lambda version: {
+    asked = []
+    results = human_evaluation(earlier, items, adapter, lambda version, fields: asked.append((version, fields)) or {
         "unlabeled": [{"task": t, "output": o} for t, o in outputs.items()]})
+    assert asked == [("model-v1", ("task", "output"))]  # only what it scores: not every stored entry whole
     agreeing = sum(task % 2 == 1 for task in sample[:4])
     assert results[0]["labeled"] == 4 and results[0]["agreement"] == agreeing / 4
     assert results[0]["low"] <= results[0]["agreement"] <= results[0]["high"]

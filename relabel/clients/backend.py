@@ -2,6 +2,8 @@
 calls them: the driver reaches the backend only over HTTP."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import requests
 
 
@@ -57,8 +59,10 @@ class BackendClient:
     def set_project_settings(self, project_id: int, settings: dict) -> dict:
         return self._request("PUT", f"/projects/{project_id}/settings", json=settings)["effective"]
 
-    def predictions(self, project_id: int, model_version: str) -> dict:
-        return self._request("GET", f"/projects/{project_id}/predictions", params={"model_version": model_version})
+    def predictions(self, project_id: int, model_version: str, fields: Sequence[str] | None = None) -> dict:
+        """A model version's stored outputs; `fields` (e.g. task, target): only those keys of each entry."""
+        params = {"model_version": model_version, **({"fields": ",".join(fields)} if fields else {})}
+        return self._request("GET", f"/projects/{project_id}/predictions", params=params)
 
     def acquire_round_lock(self, project_id: int, holder: str, ttl: float) -> dict:
         """The project's round lock (with its token); BackendError status 409 names who holds it."""

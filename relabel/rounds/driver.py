@@ -72,7 +72,8 @@ def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: Bac
     scored = score_round(adapter, stored, project, round_number,
                          project_history(backend, project_id, round_number, rounds_dir), options.flags, policy,
                          options.dry_run, people=label_studio_people(ls),
-                         predictions_of=lambda version: backend.predictions(project_id, version), tab=options.tab,
+                         predictions_of=lambda version, fields=None: backend.predictions(project_id, version, fields),
+                         tab=options.tab,
                          texts=texts)
 
     out_dir = rounds_dir / (f"round-{round_number}" + ("-dry-run" if options.dry_run else ""))

@@ -22,10 +22,10 @@ def draw_sample(stored: dict, size: int, project_id: int, round_number: int) -> 
 
 
 def human_evaluation(earlier_reports: list[dict], items: list[dict], adapter: TaskAdapter,
-                     predictions_of: Callable[[str], dict]) -> list[dict]:
+                     predictions_of: Callable[..., dict]) -> list[dict]:
     """Per earlier round that drew a sample: how many people labeled, the model's agreement with them
-    (share, low, high of the 95% interval) and the task type's metrics. `predictions_of(version)` gives a
-    model's stored outputs (GET /projects/N/predictions)."""
+    (share, low, high of the 95% interval) and the task type's metrics. `predictions_of(version, fields)`
+    gives a model's stored outputs, only the named keys of each entry (GET /projects/N/predictions)."""
     labels = {item["task"]: item["target"] for item in items}
     results = []
     for report in earlier_reports:
@@ -33,7 +33,8 @@ def human_evaluation(earlier_reports: list[dict], items: list[dict], adapter: Ta
         if not sample:
             continue
         outputs = {entry["task"]: adapter.output_from_json(entry["output"])
-                   for entry in predictions_of(sample["model_version"]).get("unlabeled") or [] if "output" in entry}
+                   for entry in predictions_of(sample["model_version"], ("task", "output")).get("unlabeled") or []
+                   if "output" in entry}
         scored = [task for task in sample["tasks"] if task in labels and task in outputs]
         agreeing = sum(adapter.target_key(adapter.output_target(outputs[task])) == adapter.target_key(labels[task])
                        for task in scored)

@@ -101,16 +101,17 @@ def earlier_fixes(earlier_reports: list[dict], label_keys: dict[int, str], index
 
 
 def first_labels(earlier_reports: list[dict], target_key: Callable[[object], str],
-                 predictions_of: Callable[[str], dict]) -> dict[int, str]:
-    """Task -> the label the earliest round's model that saw the task learned (its stored items,
-    GET /projects/N/predictions?version=); a model version no longer stored is passed over."""
+                 predictions_of: Callable[..., dict]) -> dict[int, str]:
+    """Task -> the label the earliest round's model that saw the task learned (its stored items' task and
+    target: GET /projects/N/predictions?model_version=V&fields=task,target); a model version no longer
+    stored is passed over."""
     labels: dict[int, str] = {}
     for report in earlier_reports:
         version = report.get("model_version")
         if not version:
             continue
         try:
-            stored = predictions_of(version)
+            stored = predictions_of(version, ("task", "target"))
         except BackendError as error:  # an old model pruned from the store: its round tells nothing
             log.info("earlier model unavailable", extra={"model_version": version, "error": str(error)})
             continue

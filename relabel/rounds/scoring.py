@@ -35,14 +35,14 @@ class ScoredRound:
 
 def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number: int, earlier_reports: list[dict],
                 flag_options: FlagOptions, policy: RelabelRound, dry_run: bool = False,
-                people: dict[int, str] | None = None, predictions_of: Callable[[str], dict] | None = None,
+                people: dict[int, str] | None = None, predictions_of: Callable[..., dict] | None = None,
                 tab: TabOptions = TabOptions(), texts: dict[int, str] | None = None) -> ScoredRound:
     """Flag the labels of a model's stored out-of-fold outputs (GET /projects/N/predictions) under
     `flag_options`; labels humans already kept when shown (`earlier_reports`, oldest first) are not
     flagged again without clearly stronger doubt. `people` names the annotators (user id -> e-mail);
-    `predictions_of(version)` reads an earlier model's stored outputs, for human evaluation. `tab` orders
-    the tab and carries earlier fixes to similar tasks (relabel.rounds.ordering; `texts`, task -> text,
-    for its word patterns)."""
+    `predictions_of(version, fields)` reads an earlier model's stored outputs (human evaluation, the labels
+    fixes are carried from). `tab` orders the tab and carries earlier fixes to similar tasks
+    (relabel.rounds.ordering; `texts`, task -> text, for its word patterns)."""
     items = stored["items"]
     targets = [item["target"] for item in items]
     outputs = [adapter.output_from_json(item["output"]) for item in items]
