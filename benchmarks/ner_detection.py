@@ -60,6 +60,22 @@ def detect(adapter: NerAdapter, targets: list, outputs: list, options: FlagOptio
     return np.array([d.flagged for d in found]), np.array([d.label_quality for d in found])
 
 
+def scored_rules(adapter: NerAdapter, targets: list, outputs: dict, truth: np.ndarray, seed: int):
+    """(name, scores, label quality) of every rule in RULES on `outputs[source]`, then of random flags as many
+    as the first rule that flags any (the product's default) with a random ranking."""
+    results = []
+    for name, (source, options) in RULES.items():
+        flagged, quality = detect(adapter, targets, outputs[source], options)
+        results.append((name, scores(flagged, quality, truth), quality))
+    default_flagged = next((row["flagged"] for _, row, _ in results if row["flagged"]), 0)
+    rng = np.random.default_rng(seed)
+    random_flags = np.zeros(len(truth), dtype=bool)
+    random_flags[rng.choice(len(truth), default_flagged, replace=False)] = True
+    random_quality = rng.random(len(truth))
+    results.append((f"random ({default_flagged})", scores(random_flags, random_quality, truth), random_quality))
+    return results
+
+
 def out_of_fold(adapter: NerAdapter, features, targets, folds: int, seed: int) -> list:
     return repeated_out_of_fold_outputs(adapter.new_model, features, targets, folds, 1, adapter.average_outputs,
                                         seed, strata=adapter.fold_strata(targets))
@@ -110,19 +126,10 @@ def main() -> None:
         print(f"## {share:.0%} of entities corrupted: {truth.sum()} of {len(truth)} sentences "
               f"({truth.mean():.1%}); OOF fits {oof_seconds:.0f} s, full fit {in_sample_seconds:.0f} s\n")
         print("| rule | flagged | precision | recall | F1 | AUPRC | P@k |\n|---|---:|---:|---:|---:|---:|---:|")
-        default_flagged = 0
-        for name, (source, options) in RULES.items():
-            flagged, quality = detect(adapter, targets, outputs[source], options)
-            row = scores(flagged, quality, truth)
-            default_flagged = default_flagged or row["flagged"]
+        for name, row, _ in scored_rules(adapter, targets, outputs, truth, args.seed):
             print(f"| {name} | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
                   f"{row['auprc']:.3f} | {row['p_at_k']:.3f} |")
-        rng = np.random.default_rng(args.seed)
-        random_flags = np.zeros(len(truth), dtype=bool)
-        random_flags[rng.choice(len(truth), default_flagged, replace=False)] = True
-        row = scores(random_flags, rng.random(len(truth)), truth)
-        print(f"| random ({default_flagged}) | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | "
-              f"{row['f1']:.3f} | {row['auprc']:.3f} | {row['p_at_k']:.3f} |\n")
+        print()
 
         if share != args.noise[-1] or not args.rounds:
             continue

@@ -24,9 +24,8 @@ import numpy as np
 
 from relabel.adapters.data.folds import in_sample_outputs
 from relabel.adapters.tasks.ner import NerAdapter
-from benchmarks.detection_quality import scores
 from benchmarks.ner_data import read_conll
-from benchmarks.ner_detection import LABEL_CONFIG, RULES, detect, out_of_fold, texts_and_targets
+from benchmarks.ner_detection import LABEL_CONFIG, out_of_fold, scored_rules, texts_and_targets
 
 
 def aligned(original: Path, corrected: Path, limit: int) -> tuple[list, np.ndarray]:
@@ -65,22 +64,10 @@ def main() -> None:
           f"({truth.mean():.1%}); MiniLM token classifier, {args.epochs} epochs, K={args.folds}\n")
     print("| rule | flagged | precision | recall | F1 | AUPRC | P@k | P@25 | P@50 |\n"
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    default_flagged = 0
-    for name, (source, options) in RULES.items():
-        flagged, quality = detect(adapter, targets, outputs[source], options)
-        row = scores(flagged, quality, truth)
-        default_flagged = default_flagged or row["flagged"]
+    for name, row, quality in scored_rules(adapter, targets, outputs, truth, args.seed):
         print(f"| {name} | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
               f"{row['auprc']:.3f} | {row['p_at_k']:.3f} | {precision_at(quality, truth, 25):.2f} | "
               f"{precision_at(quality, truth, 50):.2f} |", flush=True)
-    rng = np.random.default_rng(args.seed)
-    random_flags = np.zeros(len(truth), dtype=bool)
-    random_flags[rng.choice(len(truth), default_flagged, replace=False)] = True
-    random_quality = rng.random(len(truth))
-    row = scores(random_flags, random_quality, truth)
-    print(f"| random ({default_flagged}) | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | "
-          f"{row['f1']:.3f} | {row['auprc']:.3f} | {row['p_at_k']:.3f} | {precision_at(random_quality, truth, 25):.2f} | "
-          f"{precision_at(random_quality, truth, 50):.2f} |")
     print(f"\nWhole run: {(time.perf_counter() - started) / 60:.1f} min")
 
 
