@@ -35,6 +35,24 @@ def test_a_fix_that_recurs_among_neighbours_is_carried_a_lone_one_is_not():
     assert propagate_fixes([], confirmed, labels, vectors, candidates) == []
 
 
+def test_a_fix_is_carried_only_to_labels_the_model_doubts_more_than_most():
+    rng = np.random.default_rng(0)
+    # as above, and the model is surer of 7-9 than of every other candidate labeled "a"
+    vectors = np.vstack([around([1, 0, 0], 10, rng), around([0, 1, 0], 10, rng)])
+    labels = ["b"] * 4 + ["a"] * 6 + ["b"] + ["a"] * 9
+    fixes = [Fix(i, "a", "b") for i in range(4)] + [Fix(10, "a", "b")]
+    candidates = np.array([i not in range(4) and i not in range(10, 15) for i in range(20)])
+    quality = np.where(np.isin(np.arange(20), [7, 8, 9]), 0.99, 0.4)
+    quality[15:] = [0.5, 0.6, 0.7, 0.8, 0.9]
+    proposals = propagate_fixes(fixes, [11, 12, 13, 14], labels, vectors, candidates, neighbours=5, min_fixes=3,
+                                label_quality=quality)
+    # candidates: 4-9 and 15-19; ranks below the median: 4, 5, 6 (0.4), 15 (0.5), 16 (0.6)
+    assert sorted(p.item for p in proposals) == [4, 5, 6]
+    everything = propagate_fixes(fixes, [11, 12, 13, 14], labels, vectors, candidates, neighbours=5, min_fixes=3,
+                                 label_quality=quality, max_quality_rank=1.0)
+    assert sorted(p.item for p in everything) == [4, 5, 6, 7, 8, 9]
+
+
 def test_shared_word_patterns_of_one_kind_of_fix():
     texts = ["late delivery, great taste", "delivery was late but tasty", "late delivery again, lovely",
              "great taste", "late delivery, still the best", "awful", "late delivery ruined it", "just fine",
@@ -79,15 +97,16 @@ def test_the_tab_puts_evaluation_flags_then_carried_fixes_then_the_rest():
     label_keys = {100 + i: ("b" if i < 4 else "a") for i in range(16)}
     earlier = [{"round": 1, "flagged_tasks": [{"task": 100 + i, "label_key": "a", "human": "a", "annotation": 1000 + i}
                                               for i in reviewed]}]
-    disagreements = [Disagreement(100 + i, i in (12, 13), 0.1 * (i % 5), label_keys[100 + i], "a")
-                     for i in range(16)]
+    # the model doubts 4-7 more than the other unflagged tasks labeled a (14, 15); 7 ranks at their median
+    disagreements = [Disagreement(100 + i, i in (12, 13), 0.05 * (i % 4) if 4 <= i < 8 else 0.5 + 0.1 * (i % 5),
+                                  label_keys[100 + i], "a") for i in range(16)]
     everything, order, groups = plan_tab(disagreements, items, label_keys, earlier, {113}, TabOptions())
     ids = [d.task_id for d in order]
     assert ids[0] == 113  # the evaluation task's flag
     carried = [d for d in order if "like_task" in d.facts]
-    assert {d.task_id for d in carried} == {104, 105, 106, 107}
-    assert ids[1:5] == [d.task_id for d in carried] and ids[5] == 112
+    assert {d.task_id for d in carried} == {104, 105, 106}
+    assert ids[1:4] == [d.task_id for d in carried] and ids[4] == 112
     assert groups[carried[0].task_id].startswith("like task #10") and "(a → b)" in groups[carried[0].task_id]
-    assert sum(d.flagged for d in everything) == 6
+    assert sum(d.flagged for d in everything) == 5
     _, plain, _ = plan_tab(disagreements, items, label_keys, earlier, {113}, TabOptions(propagate=False))
     assert [d.task_id for d in plain] == [113, 112]

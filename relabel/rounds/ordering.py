@@ -157,7 +157,9 @@ def plan_tab(disagreements: list[Disagreement], items: list[dict], label_keys: d
         labels = [label_keys[t] for t in tasks]
         proposals = []
         if fixes and len(vectors) == len(tasks):
-            proposals = propagate_fixes(fixes, confirmed, labels, np.vstack([vectors[t] for t in tasks]), candidates)
+            quality = np.array([by_task[t].label_quality for t in tasks], dtype=float)
+            proposals = propagate_fixes(fixes, confirmed, labels, np.vstack([vectors[t] for t in tasks]), candidates,
+                                        label_quality=quality)
         if fixes and options.patterns and texts:
             taken = np.isin(np.arange(len(tasks)), [p.item for p in proposals])
             proposals += propagate_by_patterns(fixes, confirmed, [texts.get(t, "") for t in tasks], labels,
