@@ -83,12 +83,16 @@ def neighbourhood_radii(vectors: np.ndarray, items: np.ndarray, share: float = 0
     pool = np.arange(n) if n <= reference else np.sort(np.random.default_rng(seed).choice(n, reference, replace=False))
     k = int(np.clip(round(max(least, share * n) * len(pool) / max(n, 1)), 1, max(len(pool) - 1, 1)))
     radii = np.full(len(items), -1.0)
-    for start in range(0, len(items), 1024):
-        chunk = items[start:start + 1024]
+    # a block of at most ~4 million similarities (32 MB, and as much again to partition): at 100,000 tasks,
+    # blocks of 1,024 x 20,000 held about 500 MB at once in the round driver
+    rows = max(1, 4_000_000 // max(len(pool), 1))
+    for start in range(0, len(items), rows):
+        chunk = items[start:start + rows]
         similarity = vectors[chunk] @ vectors[pool].T
         similarity[chunk[:, None] == pool[None, :]] = -np.inf  # not its own neighbour
         if similarity.shape[1] > k:
-            radii[start:start + len(chunk)] = -np.partition(-similarity, k - 1, axis=1)[:, k - 1]
+            np.negative(similarity, out=similarity)
+            radii[start:start + len(chunk)] = -np.partition(similarity, k - 1, axis=1)[:, k - 1]
     return radii
 
 
