@@ -8,9 +8,12 @@ the other labels is flipped at random (--random). Three rounds, as the product r
 outputs of the default text model, the default flags with the memory of confirmations, then the tasks
 propagated from the fixes people made in earlier rounds (`adapters.noise.neighbours`); a simulated
 annotator answers every task shown (the true label with probability --annotator-accuracy). Strategies,
-side by side on the same data: flags alone, flags + neighbours of fixes (the product's default), and
-flags + neighbours + shared word patterns (`--propagate-patterns`). Prints per round the systematic
-and the random errors fixed so far, and the tasks shown (so far, and over the wrong labels at the start).
+side by side on the same data: flags alone, flags + neighbours of fixes (the product's default),
+flags + neighbours + shared word patterns (`--propagate-patterns`), and flags + neighbours carried to
+any candidate however sure the model is of its label (the rule before 2026-12-04). Prints per round
+the systematic and the random errors fixed so far, the tasks shown (so far, and over the wrong labels at
+the start) and how many of the carried tasks were really wrong. `--systematic 0 --random 0.1` is the
+control: random errors only, where carrying fixes can only cost people time.
 
     .venv/bin/python -m benchmarks.systematic_noise [--datasets trec,amazon] [--systematic 0.06] [--random 0.05]
 """
@@ -32,7 +35,8 @@ from relabel.adapters.noise.flags import FlagOptions
 from relabel.adapters.noise.neighbours import Fix, propagate_by_patterns, propagate_fixes, reduce_dimensions
 from relabel.adapters.noise.probabilities import suppress_confirmed
 
-STRATEGIES = ("flags alone", "flags + neighbours of fixes", "flags + neighbours + word patterns")
+STRATEGIES = ("flags alone", "flags + neighbours of fixes", "flags + neighbours + word patterns",
+              "flags + neighbours, however sure the model")
 
 
 def load(name: str, options) -> tuple[list[str], list[str], list[str]]:
@@ -72,12 +76,15 @@ def run(strategy: str, adapter, features, vectors, texts, truth, noisy, systemat
             candidates = ~flagged & ~reviewed
             fixed = {fix.source for fix in fixes}
             kept = [i for i in np.flatnonzero(reviewed) if i not in fixed]
-            propagated = [p.item for p in propagate_fixes(fixes, kept, labels, vectors, candidates)]
+            doubt = 1.0 if strategy == STRATEGIES[3] else 0.5  # the rule before 2026-12-04: any candidate
+            propagated = [p.item for p in propagate_fixes(fixes, kept, labels, vectors, candidates,
+                                                          label_quality=quality, max_quality_rank=doubt)]
             if strategy == STRATEGIES[2]:
                 by_pattern, _ = propagate_by_patterns(fixes, kept, texts, labels, candidates & ~np.isin(np.arange(n),
                                                                                                    propagated))
                 propagated += [p.item for p in by_pattern]
         shown = np.array(sorted(set(np.flatnonzero(flagged)) | set(propagated)), dtype=int)
+        propagated_wrong = sum(labels[i] != truth[i] for i in propagated)
         answers = simulate_annotator(truth, [d.model for d in found], shown, options.annotator_accuracy, annotator,
                                      adapter.classes)
         for index, answer in answers.items():
@@ -91,8 +98,9 @@ def run(strategy: str, adapter, features, vectors, texts, truth, noisy, systemat
         shown_so_far += len(shown)
         wrong = np.array(labels) != np.array(truth)
         rows.append({"round": round_number, "shown": len(shown), "propagated": len(propagated),
+                     "propagated_wrong": propagated_wrong,
                      "shown_so_far": shown_so_far,
-                     "systematic_fixed": 1 - (wrong & systematic).sum() / systematic.sum(),
+                     "systematic_fixed": 1 - (wrong & systematic).sum() / max(systematic.sum(), 1),
                      "random_fixed": 1 - (wrong & random).sum() / max(random.sum(), 1),
                      "wrong_left": int(wrong.sum()), "seconds": time.perf_counter() - started})
     return rows
@@ -109,7 +117,7 @@ def main() -> None:
     parser.add_argument("--annotator-accuracy", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
-    lines = ["| data | strategy | round | shown | of them propagated | shown so far (x wrong at start) | "
+    lines = ["| data | strategy | round | shown | of them propagated (really wrong) | shown so far (x wrong at start) | "
              "systematic errors fixed | random errors fixed | wrong labels left | seconds |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in options.datasets.split(","):
@@ -124,8 +132,8 @@ def main() -> None:
               f"{random.sum()} random", file=sys.stderr, flush=True)
         for strategy in STRATEGIES:
             for row in run(strategy, adapter, features, vectors, texts, truth, noisy, systematic, random, options):
-                lines.append(f"| {name} | {strategy} | {row['round']} | {row['shown']} | {row['propagated']} | "
-                             f"{row['shown_so_far']} ({row['shown_so_far'] / wrong_at_start:.2f}) | "
+                lines.append(f"| {name} | {strategy} | {row['round']} | {row['shown']} | {row['propagated']} "
+                             f"({row['propagated_wrong']}) | {row['shown_so_far']} ({row['shown_so_far'] / wrong_at_start:.2f}) | "
                              f"{row['systematic_fixed']:.1%} | {row['random_fixed']:.1%} | {row['wrong_left']} | "
                              f"{row['seconds']:.0f} |")
                 print(lines[-1], file=sys.stderr, flush=True)
