@@ -46,7 +46,7 @@ def test_a_fix_is_carried_only_to_labels_the_model_doubts_more_than_most():
     quality[15:] = [0.5, 0.6, 0.7, 0.8, 0.9]
     proposals = propagate_fixes(fixes, [11, 12, 13, 14], labels, vectors, candidates, neighbours=5, min_fixes=3,
                                 label_quality=quality)
-    # candidates: 4-9 and 15-19; ranks below the median: 4, 5, 6 (0.4), 15 (0.5), 16 (0.6)
+    # candidates: 4-9 and 15-19; below their median: 4, 5, 6 (0.4), 15-17 (0.5-0.7), but 15-17 lie far from the fixes
     assert sorted(p.item for p in proposals) == [4, 5, 6]
     everything = propagate_fixes(fixes, [11, 12, 13, 14], labels, vectors, candidates, neighbours=5, min_fixes=3,
                                  label_quality=quality, max_quality_rank=1.0)

@@ -127,11 +127,12 @@ def propagate_fixes(fixes: Sequence[Fix], confirmed: Sequence[int], labels: Sequ
     if not len(fixes) or not len(reviewed):
         return []
     asked = np.flatnonzero(np.asarray(candidates, dtype=bool))
-    radii = neighbourhood_radii(vectors, asked) if radii is None else np.asarray(radii, dtype=float)
     doubted = doubted_more_than_most(asked, labels, label_quality, max_quality_rank)
+    # radii only where a proposal can be made (each item's radius does not depend on the others asked)
+    radii = neighbourhood_radii(vectors, asked[doubted]) if radii is None else np.asarray(radii, dtype=float)[doubted]
     proposals = []
-    for item, radius, doubt in zip(asked, radii, doubted):
-        if int(item) in fix_of or not doubt:
+    for item, radius in zip(asked[doubted], radii):
+        if int(item) in fix_of:
             continue
         similarity = vectors[reviewed] @ vectors[item]
         nearest = [p for p in np.argsort(-similarity, kind="stable")[:neighbours] if similarity[p] >= radius]
