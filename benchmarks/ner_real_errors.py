@@ -13,6 +13,10 @@ repository pfliu-nlp/Named-Entity-Recognition-NER-Papers (ner_dataset/CoNLL2003/
 ner_dataset/CoNLL++/conllpp_test.txt), and name them:
 
     .venv/bin/python -m benchmarks.ner_real_errors --original test.txt --corrected conllpp_test.txt [--sentences 800]
+
+`--second-correction ReC_test.txt` (ReCoNLL, Fu et al. 2020: the same test set corrected by other people,
+ner_dataset/ReCoNLL/ in that repository) scores the same rankings against a second truth. Its tokenization
+differs in a few sentences: those are matched by their words, and the ones it lacks are left out of its table.
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ import numpy as np
 from relabel.adapters.data.folds import in_sample_outputs
 from relabel.adapters.tasks.ner import NerAdapter
 from benchmarks.ner_data import read_conll
-from benchmarks.ner_detection import LABEL_CONFIG, out_of_fold, scored_rules, texts_and_targets
+from benchmarks.detection_quality import scores
+from benchmarks.ner_detection import LABEL_CONFIG, RULES, detect, out_of_fold, scored_rules, texts_and_targets
 
 
 def aligned(original: Path, corrected: Path, limit: int) -> tuple[list, np.ndarray]:
@@ -37,6 +42,29 @@ def aligned(original: Path, corrected: Path, limit: int) -> tuple[list, np.ndarr
     return before, np.array([a.spans != b.spans for a, b in zip(before, after)])
 
 
+def changed_elsewhere(sentences: list, correction: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per sentence: whether `correction` holds it (matched by its words), and whether it changed its spans."""
+    corrected = {tuple(s.words): s.spans for s in read_conll(correction)}
+    found = np.array([tuple(s.words) in corrected for s in sentences])
+    changed = np.array([bool(f) and corrected[tuple(s.words)] != s.spans for s, f in zip(sentences, found)])
+    return found, changed
+
+
+def second_truth_table(adapter, targets: list, outputs: dict, found: np.ndarray, changed: np.ndarray,
+                       first_truth: np.ndarray) -> list[str]:
+    """Every rule's scores against the second correction, on the sentences it holds."""
+    lines = ["| rule | flagged | precision | recall | F1 | AUPRC | P@25 | changed in both: flagged |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    both = changed & first_truth
+    for name, (source, options) in RULES.items():
+        flagged, quality = detect(adapter, targets, outputs[source], options)
+        row = scores(flagged[found], quality[found], changed[found])
+        lines.append(f"| {name} | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} "
+                     f"| {row['auprc']:.3f} | {precision_at(quality[found], changed[found], 25):.2f} "
+                     f"| {int((flagged & both).sum())} of {int(both.sum())} |")
+    return lines
+
+
 def precision_at(quality: np.ndarray, truth: np.ndarray, k: int) -> float:
     """Share of really wrong sentences among the k with the lowest label quality (the tab's first k)."""
     return float(truth[np.argsort(quality, kind="stable")[:k]].mean())
@@ -46,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--original", type=Path, required=True, help="CoNLL-2003 test set (eng.testb)")
     parser.add_argument("--corrected", type=Path, required=True, help="CoNLL++ test set")
+    parser.add_argument("--second-correction", type=Path, help="a second corrected test set (ReCoNLL), scored apart")
     parser.add_argument("--sentences", type=int, default=800)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
@@ -68,6 +97,11 @@ def main() -> None:
         print(f"| {name} | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
               f"{row['auprc']:.3f} | {row['p_at_k']:.3f} | {precision_at(quality, truth, 25):.2f} | "
               f"{precision_at(quality, truth, 50):.2f} |", flush=True)
+    if args.second_correction:
+        found, changed = changed_elsewhere(sentences, args.second_correction)
+        print(f"\n{args.second_correction.name}: holds {found.sum()} of the {len(found)} sentences; changed "
+              f"{changed.sum()} of them ({(changed & truth).sum()} also changed in {args.corrected.name})\n")
+        print("\n".join(second_truth_table(adapter, targets, outputs, found, changed, truth)), flush=True)
     print(f"\nWhole run: {(time.perf_counter() - started) / 60:.1f} min")
 
 
