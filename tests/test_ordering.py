@@ -53,6 +53,23 @@ def test_a_fix_is_carried_only_to_labels_the_model_doubts_more_than_most():
     assert sorted(p.item for p in everything) == [4, 5, 6, 7, 8, 9]
 
 
+def test_fixes_into_the_candidates_label_count_against_carrying_as_confirmations_do():
+    rng = np.random.default_rng(0)
+    # the pattern of the first test (0-3 fixed a -> b, 4-9 candidates labeled "a"), and near it 20-25, labeled
+    # "c" by mistake and fixed to "a" by people: twice as many people's words for "a" there as fixes a -> b
+    vectors = np.vstack([around([1, 0, 0], 10, rng), around([0, 1, 0], 10, rng), around([1, 0, 0], 8, rng)])
+    labels = ["b"] * 4 + ["a"] * 6 + ["b"] + ["a"] * 9 + ["a"] * 8
+    fixes = [Fix(i, "a", "b") for i in range(4)] + [Fix(10, "a", "b")] + [Fix(i, "c", "a") for i in range(20, 28)]
+    candidates = np.array([i in range(4, 10) or i in range(15, 20) for i in range(28)])
+    assert propagate_fixes(fixes, [11, 12, 13, 14], labels, vectors, candidates, neighbours=12, min_fixes=3) == []
+    # the same people's fixes, but from "c" into "d": they say nothing of "a", and the pattern is carried
+    elsewhere = fixes[:5] + [Fix(i, "c", "d") for i in range(20, 28)]
+    proposals = propagate_fixes(elsewhere, [11, 12, 13, 14], labels[:20] + ["d"] * 8, vectors, candidates,
+                                neighbours=12, min_fixes=3)
+    assert sorted(p.item for p in proposals) == [4, 5, 6, 7, 8, 9]
+    assert all(p.fix.new == "b" for p in proposals)
+
+
 def test_shared_word_patterns_of_one_kind_of_fix():
     texts = ["late delivery, great taste", "delivery was late but tasty", "late delivery again, lovely",
              "great taste", "late delivery, still the best", "awful", "late delivery ruined it", "just fine",

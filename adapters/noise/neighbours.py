@@ -104,8 +104,11 @@ def propagate_fixes(fixes: Sequence[Fix], confirmed: Sequence[int], labels: Sequ
 
     Reviewed items are the `fixes` (people changed old -> new) and the `confirmed` items (people kept the
     label). For each candidate with label `old`, its `neighbours` nearest reviewed items vote: a fix of kind
-    old -> new for that fix, a confirmed item labeled `old` against it, each vote weighted by its cosine
-    similarity (a far reviewed item says little). It is proposed for the kind with at least `min_fixes`
+    old -> new for that fix; against it, every reviewed item whose label people left at `old` (confirmed, or
+    fixed from another label into `old`), each vote weighted by its cosine similarity (a far reviewed item
+    says little). A fix into `old` is a person's word that items like the candidate are `old`, as much as a
+    confirmation is; without it, a round whose flags were mostly real random errors (few confirmations)
+    let two fixes of a kind near a class boundary outvote nothing (RESULTS.md 13, 2026-12-04 second entry). It is proposed for the kind with at least `min_fixes`
     votes whose weight exceeds the confirmations': near it, people who looked at items like it changed
     that label more often than they kept it. A random error's fix stands alone among
     confirmed items; the fixes of a wrong rule applied consistently stand together. Only reviewed items
@@ -143,7 +146,8 @@ def propagate_fixes(fixes: Sequence[Fix], confirmed: Sequence[int], labels: Sequ
             fix = fix_of.get(other)
             if fix is not None and fix.old == labels[item]:
                 votes.setdefault(fix.new, []).append((weight, fix))
-            elif fix is None and labels[other] == labels[item]:
+            elif labels[other] == labels[item]:
+                # people gave it the candidate's label: kept it, or fixed another label into it
                 kept += weight
         if not votes:
             continue
