@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
+import numpy as np
+
 from relabel.adapters.task_fields import ROUND_FIELD
 
 log = logging.getLogger(__name__)
@@ -374,6 +376,17 @@ class TaskAdapter(ABC):
     def target_key(self, target: Any) -> str:
         """A target as a string that is equal for equal labels (to tell whether humans changed a label)."""
         return target if isinstance(target, str) else json.dumps(target, sort_keys=True)
+
+    def suspect_labels(self, targets: Sequence[Any], outputs: Sequence[Any]) -> np.ndarray:
+        """Bool mask of the labels the default flag rule flags on these outputs."""
+        found = self.find_disagreements(list(range(len(targets))), targets, outputs)
+        return np.array([d.flagged for d in found], dtype=bool)
+
+    def second_pass_for(self, n_labeled: int) -> bool:
+        """Whether, when the settings leave it open, the out-of-fold outputs of `n_labeled` labeled tasks are
+        averaged with a second set from fold models that never learned the suspect labels
+        (adapters.data.folds.outputs_without_suspects). Default: no (benchmarked for text classification only)."""
+        return False
 
     def average_outputs(self, outputs: Sequence[Any]) -> Any:
         """One output from several models' outputs for the same item (repeated K-fold)."""

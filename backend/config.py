@@ -61,6 +61,7 @@ ENVIRONMENT = {
     "basic_auth_user": "BASIC_AUTH_USER", "basic_auth_pass": "BASIC_AUTH_PASS",
     "allow_unauthenticated": "RELABEL_ALLOW_UNAUTHENTICATED",
     "n_folds": "RELABEL_FOLDS", "n_repeats": "RELABEL_REPEATS", "prediction_source": "RELABEL_PREDICTION_SOURCE",
+    "second_pass": "RELABEL_SECOND_PASS",
     "seed": "RELABEL_SEED", "text_mode": "RELABEL_TEXT_MODE", "text_encoder": "RELABEL_TEXT_ENCODER",
     "finetune_epochs": "RELABEL_FINETUNE_EPOCHS", "ner_epochs": "RELABEL_NER_EPOCHS",
     "detection_model": "RELABEL_DETECTION_MODEL", "detection_epochs": "RELABEL_DETECTION_EPOCHS",
@@ -104,13 +105,19 @@ PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, 
                     "drop_flagged_before_round": int,
                     # store each labeled task's neighbour vote (FlagOptions.neighbour_weight): n x n
                     # similarities, minutes at 100,000 tasks, so only for a round that mixes it in
-                    "neighbour_vote": bool}
+                    "neighbour_vote": bool,
+                    # average the out-of-fold outputs with fold models that never learned the suspect labels
+                    # (None: the task type's default, TaskAdapter.second_pass_for)
+                    "second_pass": bool}
+
+#: on/off settings whose default is None (the task type decides)
+OPTIONAL_SWITCHES = ("second_pass",)
 
 
 def _parse(name: str, raw: str, default):
     """An environment variable's text as the setting's type (that of its default; None: a whole number)."""
     variable = ENVIRONMENT[name]
-    if isinstance(default, bool):
+    if isinstance(default, bool) or name in OPTIONAL_SWITCHES:
         if raw.strip().lower() not in TRUE_WORDS + FALSE_WORDS:
             raise ValueError(f"environment variable {variable} must be 1 or 0 (true or false), got {raw!r}")
         return raw.strip().lower() in TRUE_WORDS
@@ -133,6 +140,7 @@ class Settings:
     n_folds: int | None = None  # None: the adapter's default_folds
     n_repeats: int = 1
     prediction_source: str | None = None  # None: the adapter's default_prediction_source
+    second_pass: bool | None = None  # None: the adapter's second_pass_for(number of labeled tasks)
     seed: int = 0
     text_mode: str = "ensemble"
     text_encoder: str = ""
@@ -261,12 +269,15 @@ class Settings:
 
     def for_adapter(self, adapter, n_labeled: int | None = None) -> "Settings":
         """These settings with the adapter's own defaults where they leave a choice open: K of K-fold, and,
-        once the number of labeled tasks is known, where their outputs come from."""
-        source = self.prediction_source
+        once the number of labeled tasks is known, where their outputs come from and whether a second pass
+        without the suspect labels follows the first."""
+        source, second_pass = self.prediction_source, self.second_pass
         if source is None and n_labeled is not None:
             source = adapter.prediction_source_for(n_labeled)
+        if second_pass is None and n_labeled is not None:
+            second_pass = adapter.second_pass_for(n_labeled)
         return replace(self, n_folds=adapter.default_folds if self.n_folds is None else self.n_folds,
-                       prediction_source=source)
+                       prediction_source=source, second_pass=second_pass)
 
     def feature_cache_dir(self, project_id: int) -> str:
         """Where a project's text embeddings are kept between trainings, so unchanged texts are embedded once."""

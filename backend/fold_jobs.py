@@ -29,7 +29,7 @@ import numpy as np
 
 from relabel.adapters import adapter_for_config
 from relabel.adapters.base import Progress
-from relabel.adapters.data.folds import fit_predict_fold
+from relabel.adapters.data.folds import fit_predict_fold, folds_of
 from relabel.backend.config import Settings
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class QueuedFolds:
     def __call__(self, fold_ids: np.ndarray, progress: Progress) -> list:
         split, self.splits = self.splits, self.splits + 1
         np.save(os.path.join(self.directory, f"split-{split}.npy"), fold_ids)
-        folds = [int(f) for f in np.unique(fold_ids)]
+        folds = [int(f) for f in folds_of(fold_ids)]
         for fold in folds:
             self.enqueue_fold(split, fold)
         results: dict[int, list] = {}

@@ -13,7 +13,8 @@ import numpy as np
 
 from relabel.adapters import InvalidTask, RoundPolicy, TaskAdapter, UnsupportedLabelConfig
 from relabel.adapters.base import Progress, no_progress
-from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_outputs, take
+from relabel.adapters.data.folds import (in_sample_outputs, outputs_without_suspects,
+                                         repeated_out_of_fold_outputs, take)
 from relabel.adapters.noise.neighbours import reduce_dimensions
 from relabel.adapters.task_fields import ROUND_FIELD
 from relabel.backend.config import Settings
@@ -77,7 +78,8 @@ def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, exa
                               "source": settings.prediction_source, "folds": settings.n_folds,
                               "repeats": settings.n_repeats, "seed": settings.seed,
                               "evaluation": sorted(evaluation_ids),
-                              **({"neighbour_vote": True} if settings.neighbour_vote else {})},
+                              **({"neighbour_vote": True} if settings.neighbour_vote else {}),
+                              **({"second_pass": settings.second_pass} if settings.second_pass is not None else {})},
                              sort_keys=True).encode())
     for example in examples:
         digest.update(json.dumps([example.task_id, example.input, example.target]
@@ -162,7 +164,8 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
 
     result = {"model_version": version, "labeled": len(labeled), "unlabeled": len(unlabeled),
               "reused": stored is not None, "predictions_written": 0, "predictions_existing": 0,
-              "texts_embedded": getattr(adapter, "texts_embedded_", None)}
+              "texts_embedded": getattr(adapter, "texts_embedded_", None),
+              "second_pass_suspects": record.get("second_pass_suspects")}
     if write_predictions:
         already = client.tasks_with_predictions(project_id, version)
         rows = [{"task": item["task"], "model_version": version, **item["prediction"]}
@@ -231,12 +234,20 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     features = adapter.featurize([e.input for e in labeled + unlabeled], progress)
     labeled_features = take(features, list(range(len(labeled))))
     targets = [e.target for e in labeled]
+    suspects = None
     if settings.prediction_source in ("out_of_fold", "blended"):
         run_folds = make_fold_runner(labeled_features, targets) if make_fold_runner else None
         try:
+            strata = adapter.fold_strata(targets)
             outputs = repeated_out_of_fold_outputs(adapter.new_model, labeled_features, targets, settings.n_folds,
                                                    settings.n_repeats, adapter.average_outputs, settings.seed,
-                                                   progress, strata=adapter.fold_strata(targets), run_folds=run_folds)
+                                                   progress, strata=strata, run_folds=run_folds)
+            if settings.second_pass:
+                suspects = adapter.suspect_labels(targets, outputs)
+                outputs = outputs_without_suspects(adapter.new_model, labeled_features, targets, outputs,
+                                                   suspects, settings.n_folds,
+                                                   settings.n_repeats, adapter.average_outputs, settings.seed,
+                                                   progress, strata=strata, run_folds=run_folds)
         finally:
             if run_folds is not None:
                 run_folds.close()
@@ -270,6 +281,8 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
         "prediction_source": settings.prediction_source,
         "n_folds": settings.n_folds if settings.prediction_source != "in_sample" else None,
         "n_repeats": settings.n_repeats if settings.prediction_source != "in_sample" else None,
+        # how many labels the second pass left out of training (None: no second pass)
+        "second_pass_suspects": int(suspects.sum()) if suspects is not None else None,
         "items": [{"task": e.task_id, "annotation": e.annotation_id, "annotator": e.annotator, "target": e.target,
                    "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
                    "split": "evaluation" if e.task_id in evaluation_ids else "training", "vector": vector,

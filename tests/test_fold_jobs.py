@@ -11,7 +11,7 @@ import pytest
 
 from relabel.backend import fold_jobs
 from relabel.adapters import adapter_for_config
-from relabel.adapters.data.folds import fold_assignments, out_of_fold_outputs
+from relabel.adapters.data.folds import fold_assignments, leave_out_of_training, out_of_fold_outputs
 from relabel.backend.fold_jobs import QueuedFolds, folds_dir, run_fold_job
 from relabel.backend.model_store import ModelStore
 from relabel.demo.data import LABEL_CONFIG, make_dataset
@@ -61,6 +61,21 @@ def test_a_lone_worker_fits_every_fold_itself_with_the_same_outputs(tmp_path, la
     np.testing.assert_allclose(outputs_as_array(queued), outputs_as_array(local))
     runner.close()
     assert not os.path.exists(runner.directory)
+
+
+def test_a_second_pass_without_suspect_labels_runs_queued_as_it_runs_here(tmp_path, labeled, fits):
+    adapter, features, targets, fold_ids = labeled
+    marked = leave_out_of_training(fold_ids, np.arange(len(targets)) % 7 == 0)
+    enqueued = []
+    runner = queued_folds(ModelStore(str(tmp_path)), labeled, lambda split, fold: enqueued.append((split, fold)))
+    out_of_fold_outputs(adapter.new_model, features, targets, fold_ids, run_folds=runner)
+    queued = out_of_fold_outputs(adapter.new_model, features, targets, marked, run_folds=runner)
+    assert enqueued[4:] == [(1, 0), (1, 1), (1, 2), (1, 3)]  # the same four folds, as the runner's next split
+    local = out_of_fold_outputs(adapter.new_model, features, targets, marked)
+    np.testing.assert_allclose(outputs_as_array(queued), outputs_as_array(local))
+    assert not np.allclose(outputs_as_array(local), outputs_as_array(
+        out_of_fold_outputs(adapter.new_model, features, targets, fold_ids)))
+    runner.close()
 
 
 def test_a_fold_another_worker_fitted_is_not_fitted_again(tmp_path, labeled, fits, monkeypatch):

@@ -6,7 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from relabel.adapters.data.folds import fold_assignments, in_sample_outputs, out_of_fold_outputs
+from relabel.adapters.data.folds import (fold_assignments, folds_of, in_sample_outputs, leave_out_of_training,
+                                         out_of_fold_outputs, outputs_without_suspects)
 from relabel.adapters.noise.probabilities import find_label_disagreements, label_quality_scores, rank_most_suspicious
 
 
@@ -50,6 +51,49 @@ def test_out_of_fold_outputs_never_come_from_a_model_that_saw_the_item():
     assert in_sample_outputs(model, items) == [True] * 40
 
 
+class TrainedOn:
+    """Outputs, per item, the set of items its model learned from."""
+
+    def fit(self, features, targets):
+        self.seen = frozenset(features)
+        return self
+
+    def predict(self, features):
+        return [self.seen for _ in features]
+
+
+def test_the_second_pass_predicts_every_item_and_learns_from_none_of_the_suspects():
+    items = list(range(40))
+    targets = [i % 2 for i in items]
+    folds = fold_assignments(targets, 4)
+    suspects = np.isin(items, [3, 10, 17])
+    marked = leave_out_of_training(folds, suspects)
+    assert list(folds_of(marked)) == [0, 1, 2, 3] and list(marked[~suspects]) == list(folds[~suspects])
+    seen = out_of_fold_outputs(TrainedOn, items, targets, marked)
+    assert all(i not in learned and not learned & {3, 10, 17} for i, learned in enumerate(seen))
+    assert all(len(learned) == 30 - (folds[[3, 10, 17]] != folds[i]).sum() for i, learned in enumerate(seen))
+
+    first = [np.array([1.0, 0.0])] * 40
+    averaged = outputs_without_suspects(lambda: ConstantModel([0.0, 1.0]), items, targets, first, suspects, 4, 1,
+                                        lambda outputs: np.mean(outputs, axis=0))
+    assert all(np.allclose(o, [0.5, 0.5]) for o in averaged)
+    # nothing suspect, or more than half: the first outputs as they were (too little left to learn from)
+    for mask in (np.zeros(40, dtype=bool), np.arange(40) < 21):
+        assert outputs_without_suspects(lambda: ConstantModel([0.0, 1.0]), items, targets, first, mask, 4, 1,
+                                        lambda outputs: np.mean(outputs, axis=0)) is first
+
+
+class ConstantModel:
+    def __init__(self, output):
+        self.output = np.array(output)
+
+    def fit(self, features, targets):
+        return self
+
+    def predict(self, features):
+        return [self.output for _ in features]
+
+
 def test_disagreements_and_quality_ranking():
     labels = np.array([0, 1, 2, 0])
     pred_probs = np.array([[0.9, 0.05, 0.05],   # agrees, confident
@@ -72,3 +116,37 @@ def test_noise_functions_check_their_arrays():
         find_label_disagreements(np.array([0, 5]), np.ones((2, 2)) / 2)
     with pytest.raises(ValueError):
         label_quality_scores(np.array([0]), np.ones((1, 2)) / 2, method="vibes")
+
+
+def test_training_runs_the_second_pass_where_the_settings_or_the_task_type_ask_for_it():
+    from relabel.adapters.base import Example
+    from relabel.adapters.tasks.text_classification import SECOND_PASS_MOST_TASKS, TextClassificationAdapter
+    from relabel.backend.config import Settings
+    from relabel.backend.training import fit_and_predict
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 30)
+    vectors = np.vstack([np.eye(2)[c] * 4 + rng.normal(0, 0.5, 2) for c in labels])
+    labels[[3, 40]] = 1 - labels[[3, 40]]  # two wrong labels, deep in the other cluster
+    config = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
+              '<Choice value="a"/><Choice value="b"/></Choices></View>')
+    labeled = [Example(task_id=i, input=str(i), target="ab"[label], annotation_id=i) for i, label in enumerate(labels)]
+
+    def record(mode, **settings):
+        adapter = TextClassificationAdapter(config, mode=mode)
+        adapter.featurize = lambda inputs, progress=None: vectors[[int(i) for i in inputs]]  # no encoder needed
+        return fit_and_predict(adapter, Settings(n_folds=3, **settings), labeled, [], lambda *a: None)
+
+    first, second = record("embedding"), record("embedding", second_pass=True)
+    assert first["second_pass_suspects"] is None and second["second_pass_suspects"] >= 2
+    # fold models that never learned the two wrong labels: the right labels held more firmly, on average
+    def right_label_probability(result):
+        return np.mean([result["items"][i]["output"][label] for i, label in enumerate(labels) if i not in (3, 40)])
+    assert right_label_probability(second) > right_label_probability(first) + 0.001
+    assert record("embedding", second_pass=False)["second_pass_suspects"] is None
+    fast = TextClassificationAdapter(config)
+    assert fast.second_pass_for(5000) and not fast.second_pass_for(SECOND_PASS_MOST_TASKS + 1)
+    assert not TextClassificationAdapter(config, mode="finetune").second_pass_for(5000)
+    assert Settings().for_adapter(fast).second_pass is None  # open until the labeled tasks are counted
+    assert Settings().for_adapter(fast, 5000).second_pass is True
+    assert Settings(second_pass=False).for_adapter(fast, 5000).second_pass is False
