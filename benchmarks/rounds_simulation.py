@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from relabel.adapters import adapter_for_config
-from relabel.adapters.data.folds import repeated_out_of_fold_outputs, take
+from relabel.adapters.data.folds import outputs_without_suspects, repeated_out_of_fold_outputs, take
 from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
 from benchmarks.datasets import DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec
 
@@ -130,6 +130,10 @@ def run_strategy(strategy: Strategy, adapter: Any, features: Any, test_features:
         outputs = repeated_out_of_fold_outputs(adapter.new_model, features, labels, args.folds, args.repeats,
                                                adapter.average_outputs, args.seed,
                                                progress_printer(f"{strategy.name} r{round_number}"))
+        if adapter.second_pass_for(n) and not args.one_pass:  # as the product's training does
+            outputs = outputs_without_suspects(adapter.new_model, features, labels, outputs,
+                                               adapter.suspect_labels(labels, outputs), args.folds, args.repeats,
+                                               adapter.average_outputs, args.seed)
         found = adapter.find_disagreements(list(range(n)), labels, outputs, strategy.options or FlagOptions())
         flagged = np.array([d.flagged for d in found])
         quality = np.array([d.label_quality for d in found])
@@ -177,6 +181,9 @@ def main() -> None:
                         default="ensemble")
     parser.add_argument("--only-default", action="store_true",
                         help="only the no-re-label and our-default rows (for the slow modes)")
+    parser.add_argument("--one-pass", action="store_true",
+                        help="one out-of-fold pass, as before 2026-12-04 (default: the product's second pass where its "
+                             "mode has one)")
     parser.add_argument("--limit", type=int, help="use only the first N train questions (quick check)")
     parser.add_argument("--confirmation-margin", type=float, help="override FlagOptions().confirmation_margin")
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")

@@ -108,12 +108,13 @@ def propagate_fixes(fixes: Sequence[Fix], confirmed: Sequence[int], labels: Sequ
     fixed from another label into `old`), each vote weighted by its cosine similarity (a far reviewed item
     says little). A fix into `old` is a person's word that items like the candidate are `old`, as much as a
     confirmation is; without it, a round whose flags were mostly real random errors (few confirmations)
-    let two fixes of a kind near a class boundary outvote nothing (RESULTS.md 13, 2026-12-04 second entry). It is proposed for the kind with at least `min_fixes`
-    votes whose weight exceeds the confirmations': near it, people who looked at items like it changed
-    that label more often than they kept it. A random error's fix stands alone among
-    confirmed items; the fixes of a wrong rule applied consistently stand together. Only reviewed items
-    inside the candidate's neighbourhood vote (`radii`, one per candidate; default `neighbourhood_radii`:
-    its 2% nearest items): with few items reviewed, the nearest of them may be far, and say nothing.
+    let two fixes of a kind near a class boundary outvote nothing (RESULTS.md 13, 2026-12-04 second entry).
+    It is proposed for the kind with at least `min_fixes` votes whose weight exceeds those against: near it,
+    people who looked at items like it changed that label more often than they left it. A random error's fix
+    stands alone among confirmed items; the fixes of a wrong rule applied consistently stand together. Only
+    reviewed items inside the candidate's neighbourhood vote (`radii`, one per candidate; default
+    `neighbourhood_radii`: its 2% nearest items): with few items reviewed, the nearest of them may be far,
+    and say nothing.
 
     Where `label_quality` (the model's out-of-fold quality of each item's label, `Disagreement.label_quality`)
     is given, only candidates the model doubts more than most of their like are proposed: their quality
