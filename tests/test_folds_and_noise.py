@@ -62,6 +62,17 @@ class TrainedOn:
         return [self.seen for _ in features]
 
 
+class ConstantModel:
+    def __init__(self, output):
+        self.output = np.array(output)
+
+    def fit(self, features, targets):
+        return self
+
+    def predict(self, features):
+        return [self.output for _ in features]
+
+
 def test_the_second_pass_predicts_every_item_and_learns_from_none_of_the_suspects():
     items = list(range(40))
     targets = [i % 2 for i in items]
@@ -81,17 +92,6 @@ def test_the_second_pass_predicts_every_item_and_learns_from_none_of_the_suspect
     for mask in (np.zeros(40, dtype=bool), np.arange(40) < 21):
         assert outputs_without_suspects(lambda: ConstantModel([0.0, 1.0]), items, targets, first, mask, 4, 1,
                                         lambda outputs: np.mean(outputs, axis=0)) is first
-
-
-class ConstantModel:
-    def __init__(self, output):
-        self.output = np.array(output)
-
-    def fit(self, features, targets):
-        return self
-
-    def predict(self, features):
-        return [self.output for _ in features]
 
 
 def test_disagreements_and_quality_ranking():
@@ -150,3 +150,14 @@ def test_training_runs_the_second_pass_where_the_settings_or_the_task_type_ask_f
     assert Settings().for_adapter(fast).second_pass is None  # open until the labeled tasks are counted
     assert Settings().for_adapter(fast, 5000).second_pass is True
     assert Settings(second_pass=False).for_adapter(fast, 5000).second_pass is False
+
+
+@pytest.mark.parametrize("raw, expected", [("0", False), ("1", True), ("", None)])
+def test_the_second_pass_setting_from_the_environment(monkeypatch, raw, expected):
+    from relabel.backend.config import Settings
+
+    monkeypatch.setenv("RELABEL_SECOND_PASS", raw)
+    assert Settings.from_env().second_pass is expected
+    monkeypatch.setenv("RELABEL_SECOND_PASS", "maybe")
+    with pytest.raises(ValueError, match="RELABEL_SECOND_PASS must be 1 or 0"):
+        Settings.from_env()

@@ -81,7 +81,7 @@ class TextClassificationAdapter(ClassificationAdapter):
 
     def second_pass_for(self, n_labeled: int) -> bool:
         """The fast mode's default: a second pass without the suspect labels, up to SECOND_PASS_MOST_TASKS
-        (benchmarks/RESULTS.md 23: better F1 in 9 of 11 settings, within 0.01 in the others). The fine-tuned
+        (benchmarks/RESULTS.md 23: better F1 in 11 of 14 noise settings, at most 0.010 worse in the others). The fine-tuned
         modes are not benchmarked with it (it would double their longest step)."""
         return self.mode == "ensemble" and n_labeled <= SECOND_PASS_MOST_TASKS
 
