@@ -70,7 +70,9 @@ def test_a_round_runs_through_the_queue(label_studio, stack, queued_round):
     assert jobs[0]["pid"] != stack.backend.process.pid  # a worker ran it, not the backend
     assert stack.get(f"/jobs/{jobs[0]['id']}")["job"] == jobs[0]
     # Its 5 folds were queued too: each fitted once, by whichever worker claimed it (backend/fold_jobs.py).
-    assert sorted(jobs[0]["result"]["folds_fitted_by"]) == ["0-0", "0-1", "0-2", "0-3", "0-4"]
+    # split 1: the second pass without the suspect labels (the fast text mode's default), queued as split 0 was
+    splits = [0, 1] if jobs[0]["result"]["second_pass_suspects"] else [0]
+    assert sorted(jobs[0]["result"]["folds_fitted_by"]) == [f"{s}-{f}" for s in splits for f in range(5)]
     worker_pids = {str(worker.process.pid) for worker in stack.workers}
     assert all(fitter.split(":")[1] not in worker_pids | {str(stack.backend.process.pid)}
                for fitter in jobs[0]["result"]["folds_fitted_by"].values())  # fitted in RQ's work horses

@@ -49,8 +49,12 @@ def test_three_annotators_one_careless(label_studio, backend, tmp_path):
     by_text = {row["text"]: row["true_label"] for row in rows}
     truth = {t["id"]: by_text[t["data"]["text"]] for t in stored}
     flagged = {f["task"]: f for f in report["flagged_tasks"]}
-    # the label trained on is the majority: the careless one is outvoted
-    assert sum(f["human"] == truth[task] for task, f in flagged.items()) >= len(flagged) / 2
+    # the label trained on is the majority: the careless one is outvoted (three different votes: no majority,
+    # the latest label stands, and such a split task is doubtful)
+    votes = {t["id"]: [a["result"][0]["value"]["choices"][0] for a in t["annotations"]] for t in stored}
+    majority = {task: max(set(labels), key=labels.count) for task, labels in votes.items()
+                if max(labels.count(label) for label in labels) >= 2}
+    assert all(f["human"] == majority[task] for task, f in flagged.items() if task in majority)
     tab = next(view for title, view in round_tabs(label_studio, project.id).items() if title == "Re-label round 1")
     shown = set(tab_task_ids(label_studio, tab["id"]))
     assert set(section["doubtful_tasks"]) <= shown == set(flagged)
