@@ -19,7 +19,7 @@
 | RELABEL_REPEATS | K-fold splits (seeds) whose out-of-fold predictions are averaged | 1 |
 | RELABEL_PREDICTION_SOURCE | out_of_fold, in_sample (the paper's original rule), or blended (the two averaged) | the task type's: out_of_fold; NER blended from about 530 labeled sentences (below, out_of_fold) |
 | RELABEL_SEED | seed of folds and models | 0 |
-| RELABEL_TEXT_MODE | ensemble (frozen encoder + TF-IDF, linear heads), embedding, finetune, finetune_ensemble | ensemble |
+| RELABEL_TEXT_MODE | auto, ensemble (frozen encoder + TF-IDF, linear heads), embedding, finetune, finetune_ensemble | auto: finetune_ensemble where RELABEL_DEVICE is (or finds) a GPU, ensemble on a CPU |
 | RELABEL_TEXT_ENCODER | Hugging Face model name or local path | the packaged all-MiniLM-L6-v2 |
 | RELABEL_FINETUNE_EPOCHS | epochs per fold in the finetune modes (few: more epochs memorise more noise) | 2 |
 | RELABEL_NER_EPOCHS | epochs per fold of the NER token classifier (fine-tuned; at least 100 steps on small projects) | 3 |
@@ -142,7 +142,7 @@ class Settings:
     prediction_source: str | None = None  # None: the adapter's default_prediction_source
     second_pass: bool | None = None  # None: the adapter's second_pass_for(number of labeled tasks)
     seed: int = 0
-    text_mode: str = "ensemble"
+    text_mode: str = "auto"
     text_encoder: str = ""
     finetune_epochs: int = 2
     ner_epochs: int = 3

@@ -144,7 +144,7 @@ def test_training_runs_the_second_pass_where_the_settings_or_the_task_type_ask_f
         return np.mean([result["items"][i]["output"][label] for i, label in enumerate(labels) if i not in (3, 40)])
     assert right_label_probability(second) > right_label_probability(first) + 0.001
     assert record("embedding", second_pass=False)["second_pass_suspects"] is None
-    fast = TextClassificationAdapter(config)
+    fast = TextClassificationAdapter(config, device="cpu")
     assert fast.second_pass_for(5000) and not fast.second_pass_for(SECOND_PASS_MOST_TASKS + 1)
     assert not TextClassificationAdapter(config, mode="finetune").second_pass_for(5000)
     assert Settings().for_adapter(fast).second_pass is None  # open until the labeled tasks are counted

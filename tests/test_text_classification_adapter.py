@@ -97,3 +97,26 @@ def test_linear_head_predicts_every_class_even_when_a_fold_lacks_one():
     assert probabilities[:, 2].max() == 0 and probabilities.argmax(1).tolist() == [0, 1]
     single = LinearHead(["a", "b"]).fit(np.zeros((3, 1)), ["b", "b", "b"]).predict(np.zeros((2, 1)))
     assert single.tolist() == [[0, 1], [0, 1]]
+
+
+def test_the_default_mode_is_the_fine_tuned_ensemble_on_a_gpu_and_the_fast_one_on_a_cpu(monkeypatch):
+    import torch
+
+    from relabel.backend.config import Settings
+
+    assert TextClassificationAdapter(LABEL_CONFIG, device="cpu").mode == "ensemble"
+    assert TextClassificationAdapter(LABEL_CONFIG, device="cuda").mode == "finetune_ensemble"
+    assert TextClassificationAdapter(LABEL_CONFIG, device="cuda:1").mode == "finetune_ensemble"
+    # a mode that is named is kept, whatever the device
+    assert TextClassificationAdapter(LABEL_CONFIG, mode="ensemble", device="cuda").mode == "ensemble"
+    assert TextClassificationAdapter(LABEL_CONFIG, mode="finetune", device="cpu").mode == "finetune"
+    # "auto" device: whatever torch finds
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert Settings().build_adapter(LABEL_CONFIG).mode == "finetune_ensemble"
+    assert Settings(device="cpu").build_adapter(LABEL_CONFIG).mode == "ensemble"
+    assert Settings(text_mode="embedding").build_adapter(LABEL_CONFIG).mode == "embedding"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert Settings().build_adapter(LABEL_CONFIG).mode == "ensemble"
+    assert Settings().for_adapter(Settings().build_adapter(LABEL_CONFIG), 5000).second_pass is True
+    with pytest.raises(ValueError, match="RELABEL_TEXT_MODE.*auto.*got 'fast'"):
+        TextClassificationAdapter(LABEL_CONFIG, mode="fast")

@@ -1,8 +1,8 @@
 """Text classification: a single-choice `<Choices>` on a `<Text>`, `<HyperText>` or `<Paragraphs>` (the
 visible text, or the utterances with their speakers: relabel.adapters.data.text_objects).
 
-Three model modes:
-- "ensemble" (default, fast): a pretrained encoder embeds each text once; per fold, a logistic
+Model modes (RELABEL_TEXT_MODE; the default "auto" is "finetune_ensemble" on a GPU and "ensemble" on a CPU):
+- "ensemble" (fast; the default on a CPU): a pretrained encoder embeds each text once; per fold, a logistic
   regression on the embeddings and one on TF-IDF word n-grams are fitted and their probabilities
   averaged. The two see different things (meaning vs exact words), so they make different
   mistakes, and their average ranks wrong labels better than either (benchmarks/RESULTS.md).
@@ -26,9 +26,24 @@ from relabel.adapters.models.text_encoders import DEFAULT_ENCODER, FineTunedText
 from relabel.adapters.tasks.classification import ClassificationAdapter
 
 MODES = ("ensemble", "embedding", "finetune", "finetune_ensemble")
+#: the default: the mode that finds wrong labels best where a round stays affordable on the device
+AUTO_MODE = "auto"
+#: "auto" on a GPU: fine-tuning finds wrong labels best (TREC 20%: F1 0.895 against 0.856, benchmarks/RESULTS.md
+#: 2 and 23) but costs about 12 minutes of fits per 5,000 texts on 2 CPU cores; a GPU does that work
+AUTO_ON_GPU, AUTO_ON_CPU = "finetune_ensemble", "ensemble"
 #: above this many labeled tasks the second pass is off by default: it doubles the out-of-fold fits, 240 s
 #: at 100,000 tasks on 2 cores, which would take round 2 past its 15 minutes (benchmarks/RESULTS.md 20)
 SECOND_PASS_MOST_TASKS = 50_000
+
+
+def mode_for_device(mode: str, device: str) -> str:
+    """`mode`, with "auto" resolved: the fine-tuned ensemble where `device` is (or, "auto", finds) a GPU, the fast
+    ensemble on a CPU."""
+    if mode != AUTO_MODE:
+        return mode
+    from relabel.adapters.models.text_encoders import resolve_device
+
+    return AUTO_ON_CPU if resolve_device(device) == "cpu" else AUTO_ON_GPU
 
 
 def embed_texts(texts: Sequence[str], encoder: str, device: str, cache_dir: str | None,
@@ -47,14 +62,16 @@ class TextClassificationAdapter(ClassificationAdapter):
     description = "single-choice <Choices> on a <Text>, <HyperText> or <Paragraphs>"
     object_tag = TEXT_OBJECT_TAGS
 
-    def __init__(self, label_config: str, *, mode: str = "ensemble", encoder: str | None = None,
+    def __init__(self, label_config: str, *, mode: str = AUTO_MODE, encoder: str | None = None,
                  epochs: int = 2, batch_size: int = 32, learning_rate: float = 1e-4, regularization: float = 1.0,
                  tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0,
                  feature_cache_dir: str | None = None):
         super().__init__(label_config)
-        if mode not in MODES:
-            raise ValueError(f"text classification mode must be one of {MODES}, got {mode!r}")
-        self.mode = mode
+        if mode not in MODES + (AUTO_MODE,):
+            raise ValueError(f"text classification mode (RELABEL_TEXT_MODE) must be one of {(AUTO_MODE,) + MODES}, "
+                             f"got {mode!r}")
+        #: the mode this adapter trains and loads ("auto" resolved for `device`): a saved model names it
+        self.mode = mode_for_device(mode, device)
         self.encoder = encoder or DEFAULT_ENCODER
         self.epochs = epochs
         self.batch_size = batch_size
