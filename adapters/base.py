@@ -392,6 +392,11 @@ class TaskAdapter(ABC):
         """One output from several models' outputs for the same item (repeated K-fold)."""
         raise NotImplementedError(f"{self.name} outputs cannot be averaged: use one fold split (n_repeats=1)")
 
+    def blend_outputs(self, out_of_fold: Any, in_sample: Any) -> Any:
+        """One output from an item's out-of-fold and in-sample outputs (prediction source "blended"): their
+        average (a task type may keep both, to score each apart)."""
+        return self.average_outputs([out_of_fold, in_sample])
+
     def flag_reason(self, disagreement: Disagreement) -> str:
         """Why a task is flagged, in words a re-labeler reads in the tab's list (default: `readable_reason`)."""
         return readable_reason(disagreement)

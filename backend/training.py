@@ -258,7 +258,7 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     if settings.prediction_source == "in_sample":
         outputs = in_sample_outputs(model, labeled_features)  # (evaluation tasks: the model never saw them)
     elif settings.prediction_source == "blended":
-        outputs = [adapter.average_outputs([fold_output, full_output])
+        outputs = [adapter.blend_outputs(fold_output, full_output)
                    for fold_output, full_output in zip(outputs, in_sample_outputs(model, labeled_features))]
     # Where similar items lie close (sentence embeddings): stored small, for the tab's order and for
     # carrying people's fixes to similar tasks (relabel.rounds.ordering).

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from relabel.adapters.data.folds import in_sample_outputs
 from relabel.adapters.tasks.ner import NerAdapter
 from benchmarks.ner_data import read_conll
 from benchmarks.detection_quality import scores
-from benchmarks.ner_detection import LABEL_CONFIG, RULES, detect, out_of_fold, scored_rules, texts_and_targets
+from benchmarks.ner_detection import (LABEL_CONFIG, RULES, detect, outputs_of_both_sources, scored_rules,
+                                      texts_and_targets)
 
 
 def aligned(original: Path, corrected: Path, limit: int) -> tuple[list, np.ndarray]:
@@ -79,6 +79,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--outputs-cache", type=Path, default=None,
+                        help="folder keeping the out-of-fold and in-sample outputs: a run that finds them there "
+                             "scores the rules again without fitting")
     args = parser.parse_args()
     started = time.perf_counter()
 
@@ -86,9 +89,8 @@ def main() -> None:
     texts, targets = texts_and_targets(sentences)
     adapter = NerAdapter(LABEL_CONFIG, epochs=args.epochs, seed=args.seed)
     features = adapter.featurize(texts)
-    outputs = {"out_of_fold": out_of_fold(adapter, features, targets, args.folds, args.seed)}
-    outputs["in_sample"] = in_sample_outputs(adapter.new_model().fit(features, targets), features)
-    outputs["blend"] = [adapter.average_outputs([a, b]) for a, b in zip(outputs["out_of_fold"], outputs["in_sample"])]
+    outputs = outputs_of_both_sources(adapter, features, targets, args.folds, args.seed, args.outputs_cache,
+                                      f"conll-test-{args.sentences}-K{args.folds}-epochs{args.epochs}-seed{args.seed}")[0]
     print(f"CoNLL-2003 test, first {len(truth)} sentences of at least 3 words: {truth.sum()} corrected in CoNLL++ "
           f"({truth.mean():.1%}); MiniLM token classifier, {args.epochs} epochs, K={args.folds}\n")
     print("| rule | flagged | precision | recall | F1 | AUPRC | P@k | P@25 | P@50 |\n"

@@ -164,3 +164,87 @@ def test_ner_averages_in_sample_outputs_only_where_the_full_model_cannot_learn_t
     assert Settings().for_adapter(adapter).prediction_source is None  # open until the labeled tasks are counted
     assert Settings().for_adapter(adapter, 800).prediction_source == "blended"
     assert Settings(prediction_source="in_sample").for_adapter(adapter, 800).prediction_source == "in_sample"
+
+
+def test_a_blended_sentence_is_scored_by_each_source_apart_and_keeps_its_sources_through_json():
+    from relabel.adapters.noise.probabilities import label_quality_scores
+
+    adapter = NerAdapter(CONFIG)
+    texts, human = ["Ann met Bob", "Oslo"], [[[0, 3, "PER"], [8, 11, "PER"]], [[0, 4, "LOC"]]]
+    # the out-of-fold models doubt "Bob" (LOC, not PER), the full model does not; both half doubt "Oslo"
+    out_of_fold = [tag_probs(texts[0], [(0, 3, "PER"), (8, 11, "LOC")], 0.9), tag_probs(texts[1], [(0, 4, "PER")], 0.5)]
+    in_sample = [tag_probs(texts[0], [(0, 3, "PER"), (8, 11, "PER")], 0.9), tag_probs(texts[1], [(0, 4, "LOC")], 0.5)]
+    blended = [adapter.blend_outputs(o, i) for o, i in zip(out_of_fold, in_sample)]
+    assert all(len(b.sources) == 2 for b in blended)
+    assert np.allclose(blended[0].probabilities, adapter.average_outputs([out_of_fold[0], in_sample[0]]).probabilities)
+
+    def sentence_quality(outputs):
+        return [d.label_quality for d in adapter.find_disagreements([1, 2], human, outputs)]
+
+    # each source's worst-word score, averaged: not the score of the averaged probabilities
+    each_source = np.mean([sentence_quality(out_of_fold), sentence_quality(in_sample)], axis=0)
+    assert sentence_quality(blended) == pytest.approx(each_source)
+    averaged = sentence_quality([adapter.average_outputs([o, i]) for o, i in zip(out_of_fold, in_sample)])
+    assert abs(averaged[0] - each_source[0]) > 0.005
+    # ... and the worst-word score is the task type's (cleanlab's per-word confidence_weighted_entropy, min)
+    labels, probabilities, _ = adapter._token_arrays(human[1:], in_sample[1:])
+    assert sentence_quality(in_sample)[1] == pytest.approx(label_quality_scores(
+        labels, probabilities, "confidence_weighted_entropy").min())
+
+    stored = [adapter.output_from_json(adapter.output_to_json(b)) for b in blended]
+    assert "probabilities" not in adapter.output_to_json(blended[0])  # stored once, as its two sources
+    assert np.allclose(stored[0].probabilities, blended[0].probabilities, atol=1e-5)
+    assert sentence_quality(stored) == pytest.approx(sentence_quality(blended), abs=1e-4)
+    # an output of one source is stored and scored as before
+    assert adapter.output_from_json(adapter.output_to_json(in_sample[0])).sources is None
+
+
+class WordMemory:
+    """A token tagger that predicts each word's most frequent training tag (0.8) and O for unseen words (0.6):
+    enough model for the training's wiring, fitted in no time."""
+
+    def __init__(self, adapter):
+        self.adapter = adapter
+
+    def fit(self, texts, targets):
+        from collections import Counter, defaultdict
+
+        seen = defaultdict(Counter)
+        for text, spans in zip(texts, targets):
+            for word, tag in zip(text.words, spans_to_tags(text.offsets, [tuple(s) for s in spans], CLASSES)[0]):
+                seen[word][int(tag)] += 1
+        self.tag_of_ = {word: counts.most_common(1)[0][0] for word, counts in seen.items()}
+        return self
+
+    def predict(self, texts):
+        outputs = []
+        for text in texts:
+            probabilities = np.full((len(text.offsets), 5), 0.1)
+            for i, word in enumerate(text.words):
+                probabilities[i] = 0.05
+                probabilities[i, self.tag_of_.get(word, 0)] = 0.8 if word in self.tag_of_ else 0.6
+            outputs.append(TagProbabilities(text.text, text.offsets, probabilities / probabilities.sum(1, keepdims=True)))
+        return outputs
+
+
+def test_the_training_keeps_both_sources_of_a_blended_ner_output_in_what_the_round_reads():
+    from relabel.adapters.base import Example
+    from relabel.backend.config import Settings
+    from relabel.backend.training import fit_and_predict
+
+    adapter = NerAdapter(CONFIG)
+    adapter.new_model = lambda: WordMemory(adapter)
+    names, places = ["Ann", "Bob", "Carl", "Dan", "Eve"], ["Rome", "Oslo", "Lima", "Kiev", "Bern"]
+    texts = [f"{names[i % 5]} saw {places[(i * 3) % 5]} today" for i in range(40)]
+    targets = [[[0, len(names[i % 5]), "PER"], [len(names[i % 5]) + 5, len(names[i % 5]) + 9, "LOC"]] for i in range(40)]
+    assert texts[7] == "Carl saw Oslo today"
+    targets[7] = [[0, 4, "LOC"], [9, 13, "LOC"]]  # the name typed as a place
+    labeled = [Example(task_id=i, input=text, target=target, annotation_id=i)
+               for i, (text, target) in enumerate(zip(texts, targets))]
+    result = fit_and_predict(adapter, Settings(n_folds=4, prediction_source="blended"), labeled, [], lambda *a: None)
+    assert result["prediction_source"] == "blended"
+    stored = [adapter.output_from_json(item["output"]) for item in result["items"]]
+    assert all(len(output.sources) == 2 for output in stored)
+    found = adapter.find_disagreements([e.task_id for e in labeled], targets, stored)
+    worst = min(found, key=lambda d: d.label_quality)
+    assert worst.task_id == 7 and worst.flagged
