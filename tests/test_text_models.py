@@ -25,6 +25,15 @@ def test_packaged_encoder_embeds_offline_and_puts_topics_apart():
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
+def test_texts_embedded_by_length_come_back_in_their_own_order():
+    embedder = TextEmbedder(batch_size=4)
+    texts = [f"{'a very long and winding sentence about the weather ' * (i % 5)}question number {i}?"
+             for i in range(23)]
+    vectors = embedder.embed(texts)
+    alone = np.vstack([embedder.embed([text]) for text in texts])  # a few texts: embedded as they come
+    assert vectors.shape == (23, 384) and np.allclose(vectors, alone, atol=1e-5)
+
+
 @pytest.mark.parametrize("mode", ["ensemble", "embedding"])
 def test_fast_mode_models_round_trip_through_the_store(tmp_path, mode):
     adapter = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": mode}})

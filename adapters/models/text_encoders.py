@@ -117,12 +117,19 @@ class TextEmbedder:
             return self._embed_with_others(texts)
         vectors = []
         progress("embedding texts", 0, len(texts))
-        for start, batch in _batches(texts, self.batch_size):
+        # Texts of like length batched together: a batch is padded to its longest text, so in arrival order
+        # most of the work is padding (TREC's 4,965 questions: 33 s -> 22 s on 2 cores, the same vectors).
+        by_length = np.argsort([len(text) for text in texts], kind="stable")
+        for start, batch in _batches([texts[i] for i in by_length], self.batch_size):
             # Held per batch, not per call: a /predict of one text waits one batch of a training's embedding.
             with self._lock:
                 vectors.append(self._forward(batch))
             progress("embedding texts", start + len(batch), len(texts))
-        return np.vstack(vectors) if vectors else np.zeros((0, self.model.config.hidden_size))
+        if not vectors:
+            return np.zeros((0, self.model.config.hidden_size))
+        in_order = np.empty((len(texts), vectors[0].shape[1]), dtype=vectors[0].dtype)
+        in_order[by_length] = np.vstack(vectors)
+        return in_order
 
     def _embed_with_others(self, texts: list[str]) -> np.ndarray:
         """Embed a few texts; whichever waiting call gets the encoder embeds every waiting call's texts at once.
