@@ -86,6 +86,11 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
             row("OOF, cleanlab find_label_issues (prune_by_noise_rate)", oof,
                 FlagOptions(flag_rule="confident_learning", confident_learning_filter="prune_by_noise_rate"),
                 oof_seconds)]
+    # NER's default source (RELABEL_PREDICTION_SOURCE=blended): lightly trained models that do not memorise
+    # their noise are better in sample; averaged with the out-of-fold outputs, where does it stand here?
+    blended = [adapter.average_outputs([fold_output, full_output]) for fold_output, full_output in zip(oof, in_sample)]
+    rows.append(row("OOF and in-sample averaged (blended), FlagOptions()", blended, FlagOptions(),
+                    oof_seconds + in_sample_seconds))
     if options.extra_rules:
         rows += [row(name, oof, rule, oof_seconds) for name, rule in EXTRA_RULES.items()]
     default_outputs, default_seconds = (oof, oof_seconds) if options.repeats == 1 else timed(

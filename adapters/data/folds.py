@@ -14,7 +14,8 @@ from relabel.adapters.base import Progress, no_progress
 
 #: where each labeled task's outputs come from: models that never saw it (out_of_fold), the full model
 #: that learned it (in_sample, the paper's rule), or the two averaged (blended: NER's default, where the
-#: full model, trained on every sentence, is the better tagger and barely memorises; RESULTS.md 16)
+#: full model, trained on every sentence, is the better tagger and barely memorises; RESULTS.md 16 and 24;
+#: TaskAdapter.blend_outputs, NER keeps both to score each apart)
 PREDICTION_SOURCES = ("out_of_fold", "in_sample", "blended")
 
 
