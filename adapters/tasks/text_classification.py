@@ -41,9 +41,13 @@ def mode_for_device(mode: str, device: str) -> str:
     ensemble on a CPU."""
     if mode != AUTO_MODE:
         return mode
-    from relabel.adapters.models.text_encoders import resolve_device
-
-    return AUTO_ON_CPU if resolve_device(device) == "cpu" else AUTO_ON_GPU
+    if device == "auto":
+        try:
+            import torch
+        except ImportError:  # a process that only reads outputs (the round driver without the ML extras)
+            return AUTO_ON_CPU
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return AUTO_ON_CPU if device == "cpu" else AUTO_ON_GPU
 
 
 def embed_texts(texts: Sequence[str], encoder: str, device: str, cache_dir: str | None,
