@@ -244,10 +244,13 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
                                                    progress, strata=strata, run_folds=run_folds)
             if settings.second_pass:
                 suspects = adapter.suspect_labels(targets, outputs)
+                first_outputs = outputs
                 outputs = outputs_without_suspects(adapter.new_model, labeled_features, targets, outputs,
                                                    suspects, settings.n_folds,
                                                    settings.n_repeats, adapter.average_outputs, settings.seed,
                                                    progress, strata=strata, run_folds=run_folds)
+                if outputs is first_outputs:  # nothing suspect, or more than half: no second pass ran
+                    suspects = None
         finally:
             if run_folds is not None:
                 run_folds.close()

@@ -144,6 +144,14 @@ def test_training_runs_the_second_pass_where_the_settings_or_the_task_type_ask_f
         return np.mean([result["items"][i]["output"][label] for i, label in enumerate(labels) if i not in (3, 40)])
     assert right_label_probability(second) > right_label_probability(first) + 0.001
     assert record("embedding", second_pass=False)["second_pass_suspects"] is None
+    # more than half suspect: too little left to learn from, so no second pass ran and the record says none
+    every_label_suspect = TextClassificationAdapter(config, mode="embedding")
+    every_label_suspect.suspect_labels = lambda targets, outputs: np.ones(len(targets), dtype=bool)
+    every_label_suspect.featurize = lambda inputs, progress=None: vectors[[int(i) for i in inputs]]
+    unchanged = fit_and_predict(every_label_suspect, Settings(n_folds=3, second_pass=True), labeled, [],
+                                lambda *a: None)
+    assert unchanged["second_pass_suspects"] is None
+    assert [item["output"] for item in unchanged["items"]] == [item["output"] for item in first["items"]]
     fast = TextClassificationAdapter(config, device="cpu")
     assert fast.second_pass_for(5000) and not fast.second_pass_for(SECOND_PASS_MOST_TASKS + 1)
     assert not TextClassificationAdapter(config, mode="finetune").second_pass_for(5000)
