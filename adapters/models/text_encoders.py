@@ -77,6 +77,16 @@ def _batches(items: Sequence, size: int):
         yield start, items[start:start + size]
 
 
+def _batches_by_length(items: Sequence, size: int):
+    """(positions in `items`, batch) of items of like length (len of each), shortest first: a batch is padded to
+    its longest item, so in arrival order most of a forward pass is padding (TREC's 4,965 questions embedded in
+    33 s -> 22 s on 2 cores, the same vectors). Callers put each result back at its position."""
+    by_length = np.argsort([len(item) for item in items], kind="stable")
+    for start in range(0, len(items), size):
+        positions = by_length[start:start + size]
+        yield positions, [items[i] for i in positions]
+
+
 class _EmbedRequest:
     """A few texts waiting to be embedded together with other requests' texts (see TextEmbedder.embed)."""
 
@@ -115,21 +125,16 @@ class TextEmbedder:
         texts = list(texts)
         if 0 < len(texts) <= self.COALESCE_MAX_TEXTS:
             return self._embed_with_others(texts)
-        vectors = []
+        vectors = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
         progress("embedding texts", 0, len(texts))
-        # Texts of like length batched together: a batch is padded to its longest text, so in arrival order
-        # most of the work is padding (TREC's 4,965 questions: 33 s -> 22 s on 2 cores, the same vectors).
-        by_length = np.argsort([len(text) for text in texts], kind="stable")
-        for start, batch in _batches([texts[i] for i in by_length], self.batch_size):
+        done = 0
+        for positions, batch in _batches_by_length(texts, self.batch_size):
             # Held per batch, not per call: a /predict of one text waits one batch of a training's embedding.
             with self._lock:
-                vectors.append(self._forward(batch))
-            progress("embedding texts", start + len(batch), len(texts))
-        if not vectors:
-            return np.zeros((0, self.model.config.hidden_size))
-        in_order = np.empty((len(texts), vectors[0].shape[1]), dtype=vectors[0].dtype)
-        in_order[by_length] = np.vstack(vectors)
-        return in_order
+                vectors[positions] = self._forward(batch)
+            done += len(batch)
+            progress("embedding texts", done, len(texts))
+        return vectors
 
     def _embed_with_others(self, texts: list[str]) -> np.ndarray:
         """Embed a few texts; whichever waiting call gets the encoder embeds every waiting call's texts at once.
@@ -223,13 +228,13 @@ class FineTunedTextClassifier:
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        outputs = []
+        outputs = np.zeros((len(texts), len(self.classes)))
         with self.predict_lock_, torch.inference_mode():
-            for _, batch in _batches(list(texts), 64):
+            for positions, batch in _batches_by_length(list(texts), 64):
                 encoded = self.tokenizer_(batch, padding=True, truncation=True, max_length=self.max_length,
                                           return_tensors="pt").to(self.device_)
-                outputs.append(torch.softmax(self.model_(**encoded).logits, dim=-1).cpu().numpy())
-        return np.vstack(outputs) if outputs else np.zeros((0, len(self.classes)))
+                outputs[positions] = torch.softmax(self.model_(**encoded).logits, dim=-1).cpu().numpy()
+        return outputs
 
     def save(self, directory: str) -> None:
         self.model_.save_pretrained(directory)

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from relabel.adapters.models.text_encoders import _batches, load_encoder_with_head, resolve_encoder
+from relabel.adapters.models.text_encoders import _batches_by_length, load_encoder_with_head, resolve_encoder
 
 IGNORED = -100  # the label torch's cross-entropy skips: later sub-words of a word, special tokens
 #: optimizer steps a training takes at least (small data sets get more passes than `epochs`)
@@ -101,21 +101,22 @@ class FineTunedTokenClassifier:
     def predict(self, word_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
         import torch
 
-        outputs: list[np.ndarray] = []
+        outputs: list = [None] * len(word_lists)
         with self.predict_lock_, torch.inference_mode():
-            for _, batch in _batches(list(word_lists), 64):
+            for positions, batch in _batches_by_length(list(word_lists), 64):
                 if not any(len(words) for words in batch):
-                    outputs += [np.zeros((0, len(self.tags))) for _ in batch]
+                    for position in positions:
+                        outputs[position] = np.zeros((0, len(self.tags)))
                     continue
                 encoded = self._encode([words if len(words) else [""] for words in batch])
                 probabilities = torch.softmax(self.model_(**encoded.to(self.device_)).logits, dim=-1).cpu().numpy()
-                for row, words in enumerate(batch):
+                for row, (position, words) in enumerate(zip(positions, batch)):
                     word_probs = np.zeros((len(words), len(self.tags)))
                     word_probs[:, 0] = 1.0
-                    for word, position in self._first_subwords(encoded, row).items():
+                    for word, subword in self._first_subwords(encoded, row).items():
                         if word < len(words):
-                            word_probs[word] = probabilities[row, position]
-                    outputs.append(word_probs)
+                            word_probs[word] = probabilities[row, subword]
+                    outputs[position] = word_probs
         return outputs
 
     def save(self, directory: str) -> None:
