@@ -120,3 +120,17 @@ def test_the_default_mode_is_the_fine_tuned_ensemble_on_a_gpu_and_the_fast_one_o
     assert Settings().for_adapter(Settings().build_adapter(LABEL_CONFIG), 5000).second_pass is True
     with pytest.raises(ValueError, match="RELABEL_TEXT_MODE.*auto.*got 'fast'"):
         TextClassificationAdapter(LABEL_CONFIG, mode="fast")
+
+
+def test_building_the_adapter_does_not_import_torch():
+    """Label Studio's check of a backend (/setup, which builds an adapter) gives up after a few seconds; importing
+    torch to ask for a GPU took that long on a first request, and Label Studio refused to connect the backend."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from relabel.adapters import adapter_for_config; from relabel.demo.data import LABEL_CONFIG; "
+            "adapter = adapter_for_config(LABEL_CONFIG); assert adapter.classes; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(adapter.mode)")
+    checked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() in ("ensemble", "finetune_ensemble")  # resolved when asked, torch then imported

@@ -74,8 +74,7 @@ class TextClassificationAdapter(ClassificationAdapter):
         if mode not in MODES + (AUTO_MODE,):
             raise ValueError(f"text classification mode (RELABEL_TEXT_MODE) must be one of {(AUTO_MODE,) + MODES}, "
                              f"got {mode!r}")
-        #: the mode this adapter trains and loads ("auto" resolved for `device`): a saved model names it
-        self.mode = mode_for_device(mode, device)
+        self._mode = mode
         self.encoder = encoder or DEFAULT_ENCODER
         self.epochs = epochs
         self.batch_size = batch_size
@@ -89,6 +88,15 @@ class TextClassificationAdapter(ClassificationAdapter):
         self.feature_cache_dir = feature_cache_dir
         #: how many texts the last featurize had to embed (the others came from the cache)
         self.texts_embedded_: int | None = None
+
+    @property
+    def mode(self) -> str:
+        """The mode this adapter trains and loads, "auto" resolved for its device (a saved model names it).
+        Resolved on first use, not when the adapter is built: asking torch for a GPU imports it (seconds), and
+        Label Studio's check of the backend (/setup, which builds an adapter) gives up after a few."""
+        if self._mode == AUTO_MODE:
+            self._mode = mode_for_device(AUTO_MODE, self.device)
+        return self._mode
 
     def settings(self) -> dict:
         settings = {"mode": self.mode, "encoder": self.encoder, "seed": self.seed}
