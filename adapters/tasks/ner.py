@@ -196,15 +196,19 @@ class NerAdapter(TaskAdapter):
 
     def _token_arrays(self, targets: Sequence[Any], outputs: Sequence[TagProbabilities]):
         """(token class labels, token class probabilities, tokens per sentence), all sentences concatenated."""
-        labels, probabilities, lengths = [], [], []
+        labels, lengths = [], []
         for spans, output in zip(targets, outputs):
             tags = spans_to_tags(output.offsets, [tuple(s) for s in spans], self.classes)[0]
             labels.append(token_classes(tags))
-            probabilities.append(class_probabilities(np.asarray(output.probabilities).reshape(-1, len(self.tags))))
             lengths.append(len(tags))
         return (np.concatenate(labels) if labels else np.zeros(0, dtype=int),
-                np.vstack(probabilities) if probabilities else np.zeros((0, 1 + len(self.classes))),
-                np.array(lengths, dtype=int))
+                self._class_probabilities([o.probabilities for o in outputs]), np.array(lengths, dtype=int))
+
+    def _class_probabilities(self, tag_probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        """Per-word tag distributions, all sentences concatenated, as entity-class distributions (B- and I- merged)."""
+        if not len(tag_probabilities):
+            return np.zeros((0, 1 + len(self.classes)))
+        return np.vstack([class_probabilities(np.asarray(p).reshape(-1, len(self.tags))) for p in tag_probabilities])
 
     def _sentences_with_confident_issues(self, labels: np.ndarray, probabilities: np.ndarray, lengths: np.ndarray,
                                          filter_by: str) -> np.ndarray:
@@ -212,7 +216,7 @@ class NerAdapter(TaskAdapter):
         return sentence_scores(~token_issues, lengths) == 0  # a sentence's min is 0 when any token is an issue
 
     def _sentence_quality(self, labels: np.ndarray, token_quality: np.ndarray, lengths: np.ndarray,
-                          targets: Sequence[Any], outputs: Sequence[TagProbabilities], method: str) -> np.ndarray:
+                          outputs: Sequence[TagProbabilities], method: str) -> np.ndarray:
         """Each sentence's label quality: its worst word's score; for blended outputs, the mean of each source's
         worst-word score. The out-of-fold models and the full model each judge the sentence, and a sentence both
         doubt comes before one that only the average of their probabilities doubts (benchmarks/RESULTS.md 24: the
@@ -222,8 +226,7 @@ class NerAdapter(TaskAdapter):
             return sentence_scores(token_quality, lengths)
         per_source = []
         for source in range(len(outputs[0].sources)):
-            one_source = [TagProbabilities(o.text, o.offsets, o.sources[source]) for o in outputs]
-            source_probabilities = self._token_arrays(targets, one_source)[1]
+            source_probabilities = self._class_probabilities([o.sources[source] for o in outputs])
             per_source.append(sentence_scores(label_quality_scores(labels, source_probabilities, method=method),
                                               lengths))
         return np.mean(per_source, axis=0)
@@ -240,7 +243,7 @@ class NerAdapter(TaskAdapter):
         labels, probabilities, lengths = self._token_arrays(targets, outputs)
         method = options.quality_method or self.default_quality_method
         token_quality = label_quality_scores(labels, probabilities, method=method)
-        quality = self._sentence_quality(labels, token_quality, lengths, targets, outputs, method)
+        quality = self._sentence_quality(labels, token_quality, lengths, outputs, method)
         worst = worst_token(token_quality, lengths)
         human_spans = [[tuple(s) for s in spans] for spans in targets]
         model_spans = [self.predicted_spans(o) for o in outputs]
