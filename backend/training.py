@@ -16,6 +16,7 @@ from relabel.adapters.base import Progress, no_progress
 from relabel.adapters.data.folds import (in_sample_outputs, outputs_without_suspects,
                                          repeated_out_of_fold_outputs, take)
 from relabel.adapters.noise.neighbours import reduce_dimensions
+from relabel.adapters.noise.probabilities import confirmed_labels
 from relabel.adapters.task_fields import ROUND_FIELD
 from relabel.backend.config import Settings
 from relabel.backend.evaluation import held_out_tasks, previous_model_score, rounded
@@ -70,14 +71,17 @@ def rows_left_in(tasks: list[dict], before_round: int | None) -> list[dict]:
 
 
 def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, examples: list,
-                evaluation_ids: set | frozenset = frozenset()) -> str:
+                evaluation_ids: set | frozenset = frozenset(), confirmed_ids: set | frozenset = frozenset()) -> str:
     """What a model learns from: labeling config, adapter settings, prediction source, every (task, input,
-    label), and which tasks it is scored on instead of trained on."""
+    label), which tasks it is scored on instead of trained on, and (where a second pass runs) which labels
+    people confirmed."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"adapter": adapter.name, "settings": adapter.settings(), "label_config": label_config,
                               "source": settings.prediction_source, "folds": settings.n_folds,
                               "repeats": settings.n_repeats, "seed": settings.seed,
                               "evaluation": sorted(evaluation_ids),
+                              **({"confirmed": sorted(confirmed_ids)} if settings.second_pass and confirmed_ids
+                                 else {}),
                               **({"neighbour_vote": True} if settings.neighbour_vote else {}),
                               **({"second_pass": settings.second_pass} if settings.second_pass is not None else {})},
                              sort_keys=True).encode())
@@ -129,7 +133,9 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     progress(CHECKING_STAGE, len(tasks), len(tasks))
 
     evaluation_ids, evaluation_source = held_out_tasks(adapter, settings, tasks, labeled)
-    model_fingerprint = fingerprint(adapter, settings, project.get("label_config"), examples, evaluation_ids)
+    confirmed_ids = confirmed_tasks(adapter, store.rounds(project_id), labeled)
+    model_fingerprint = fingerprint(adapter, settings, project.get("label_config"), examples, evaluation_ids,
+                                    confirmed_ids)
     version = store.version_for(project_id, model_fingerprint)
     stored = store.find(project_id, version)
     previous = store.latest(project_id)
@@ -142,7 +148,8 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         make_fold_runner = None if fold_runner_for is None else (
             lambda features, targets: fold_runner_for(project.get("label_config"), settings.adapter_options(),
                                                       features, targets))
-        record = fit_and_predict(adapter, settings, labeled, unlabeled, progress, make_fold_runner, evaluation_ids)
+        record = fit_and_predict(adapter, settings, labeled, unlabeled, progress, make_fold_runner, evaluation_ids,
+                                 confirmed_ids)
         progress("scoring the previous model", 0, 1)
         record["evaluation"] = {
             "source": evaluation_source, "tasks": len(evaluation_ids), "primary_metric": adapter.primary_metric,
@@ -225,11 +232,27 @@ def compare_dropped_rows(project_id: int, settings: Settings, client: LabelStudi
     return {"model_version": version, "dev": dev, "dev_problem": None}
 
 
+def confirmed_tasks(adapter: TaskAdapter, reports: list[dict], labeled: list) -> set[int]:
+    """The labeled tasks whose label people kept when an earlier round showed it to them (the round reports the
+    backend keeps with the project, oldest first), as the round driver counts them."""
+    current = {e.task_id: {"target": adapter.target_key(e.target), "annotation": e.annotation_id} for e in labeled}
+
+    def readable(flag) -> bool:  # a row of another form (an older or foreign report) is passed over
+        return isinstance(flag, dict) and {"task", "annotation", "label_quality"} <= flag.keys() \
+            and ("label_key" in flag or "human" in flag)
+    return set(confirmed_labels([[flag for flag in report.get("flagged_tasks") or [] if readable(flag)]
+                                 for report in reports], current))
+
+
 def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unlabeled: list,
-                    progress: Progress, make_fold_runner=None, evaluation_ids: set | None = None) -> dict:
+                    progress: Progress, make_fold_runner=None, evaluation_ids: set | None = None,
+                    confirmed_ids: set | None = None) -> dict:
     """Outputs for every labeled task (out of fold, or in sample) and, from the full model, every unlabeled
-    one; the full model learns from all labeled tasks but the evaluation tasks, and is scored on them."""
+    one; the full model learns from all labeled tasks but the evaluation tasks, and is scored on them.
+    A second out-of-fold pass leaves the suspect labels out of its training, but never a label people
+    confirmed (`confirmed_ids`): they looked at it and kept it."""
     evaluation_ids = evaluation_ids or set()
+    confirmed_ids = confirmed_ids or set()
     settings = settings.for_adapter(adapter, len(labeled))
     features = adapter.featurize([e.input for e in labeled + unlabeled], progress)
     labeled_features = take(features, list(range(len(labeled))))
@@ -243,7 +266,8 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
                                                    settings.n_repeats, adapter.average_outputs, settings.seed,
                                                    progress, strata=strata, run_folds=run_folds)
             if settings.second_pass:
-                suspects = adapter.suspect_labels(targets, outputs)
+                suspects = adapter.suspect_labels(targets, outputs) \
+                    & ~np.array([e.task_id in confirmed_ids for e in labeled], dtype=bool)
                 first_outputs = outputs
                 outputs = outputs_without_suspects(adapter.new_model, labeled_features, targets, outputs,
                                                    suspects, settings.n_folds,

@@ -94,6 +94,44 @@ def test_the_second_pass_predicts_every_item_and_learns_from_none_of_the_suspect
                                         lambda outputs: np.mean(outputs, axis=0)) is first
 
 
+def test_the_second_pass_keeps_the_labels_people_confirmed_in_training():
+    from relabel.adapters.base import Example
+    from relabel.adapters.tasks.text_classification import TextClassificationAdapter
+    from relabel.backend.config import Settings
+    from relabel.backend.training import confirmed_tasks, fingerprint, fit_and_predict
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 30)
+    vectors = np.vstack([np.eye(2)[c] * 4 + rng.normal(0, 0.5, 2) for c in labels])
+    labels[[3, 40]] = 1 - labels[[3, 40]]  # two odd labels, deep in the other cluster
+    config = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
+              '<Choice value="a"/><Choice value="b"/></Choices></View>')
+    adapter = TextClassificationAdapter(config, mode="embedding")
+    adapter.featurize = lambda inputs, progress=None: vectors[[int(i) for i in inputs]]  # no encoder needed
+    # task 3's label was shown in round 1 and a newer annotation kept it; task 40's annotation still stands;
+    # task 7's label was changed since (so its old flag confirms nothing); a row of another form is passed over
+    labeled = [Example(task_id=i, input=str(i), target="ab"[label], annotation_id=100 + i + (i in (3, 7)))
+               for i, label in enumerate(labels)]
+    reports = [{"round": 1, "flagged_tasks": [
+        {"task": 3, "human": "ab"[labels[3]], "label_key": "ab"[labels[3]], "annotation": 103, "label_quality": 0.1},
+        {"task": 40, "human": "ab"[labels[40]], "annotation": 140, "label_quality": 0.1},
+        {"task": 7, "human": "ab"[1 - labels[7]], "annotation": 107, "label_quality": 0.2},
+        {"task": 9}, "not a row"]}]
+    assert confirmed_tasks(adapter, reports, labeled) == {3}
+
+    settings = Settings(n_folds=3, second_pass=True)
+    plain = fit_and_predict(adapter, settings, labeled, [], lambda *a: None)
+    trusting = fit_and_predict(adapter, settings, labeled, [], lambda *a: None, confirmed_ids={3})
+    assert plain["second_pass_suspects"] >= 2
+    assert trusting["second_pass_suspects"] == plain["second_pass_suspects"] - 1
+    # a confirmation is a new model where a second pass runs, and changes nothing where none does
+    assert fingerprint(adapter, settings, config, labeled, confirmed_ids={3}) != fingerprint(adapter, settings, config,
+                                                                                             labeled)
+    one_pass = Settings(n_folds=3, second_pass=False)
+    assert fingerprint(adapter, one_pass, config, labeled, confirmed_ids={3}) == fingerprint(adapter, one_pass, config,
+                                                                                             labeled)
+
+
 def test_disagreements_and_quality_ranking():
     labels = np.array([0, 1, 2, 0])
     pred_probs = np.array([[0.9, 0.05, 0.05],   # agrees, confident

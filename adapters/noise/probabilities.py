@@ -13,6 +13,8 @@ classes' doubtful items nor starved of its own.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from relabel.adapters.noise.flags import (QUALITY_METHODS, FlagIngredients, FlagOptions, flag_labels,
@@ -194,6 +196,25 @@ def suppress_confirmed(flagged: np.ndarray, label_quality: np.ndarray, confirmed
     clearly_worse = label_quality < np.where(was_confirmed, confirmed_quality, np.inf) - margin
     suppressed = flagged & was_confirmed & ~clearly_worse
     return flagged & ~suppressed, suppressed
+
+
+def confirmed_labels(earlier_flags: Sequence[Sequence[dict]], current_labels: dict[int, dict]) -> dict[int, float]:
+    """Item id -> label-quality score at which people last confirmed the item's current label.
+
+    `earlier_flags`: each earlier round's flagged rows {task, label_key (or human), annotation, label_quality},
+    oldest round first. `current_labels`: item id -> {target: the label's key, annotation: its annotation id}.
+    An item is confirmed when a round flagged it and a newer annotation kept the label it had then; a later
+    change of label forgets it.
+    """
+    confirmed: dict[int, float] = {}
+    for flags in earlier_flags:
+        for flag in flags:
+            now = current_labels.get(flag["task"])
+            if now is None or now["target"] != flag.get("label_key", flag["human"]):
+                confirmed.pop(flag["task"], None)
+            elif now["annotation"] != flag["annotation"]:
+                confirmed[flag["task"]] = flag["label_quality"]
+    return confirmed
 
 
 def rank_most_suspicious(flagged: np.ndarray, label_quality: np.ndarray) -> np.ndarray:

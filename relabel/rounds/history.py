@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from relabel.adapters.base import Disagreement
-from relabel.adapters.noise.probabilities import suppress_confirmed
+from relabel.adapters.noise.probabilities import confirmed_labels, suppress_confirmed
 from relabel.rounds.errors import RoundError
 
 
@@ -98,16 +98,10 @@ def confirmed_label_quality(earlier_reports: Sequence[dict], current_labels: dic
 
     `earlier_reports`: the reports of earlier rounds, oldest first. A task is confirmed when a round
     flagged it and a newer annotation kept the label it had then; a later change of label forgets it.
+    (The backend reads the same from the reports it keeps: a confirmed label is never a suspect its
+    second out-of-fold pass leaves out.)
     """
-    confirmed: dict[int, float] = {}
-    for report in earlier_reports:
-        for flag in report["flagged_tasks"]:
-            now = current_labels.get(flag["task"])
-            if now is None or now["target"] != flag.get("label_key", flag["human"]):
-                confirmed.pop(flag["task"], None)
-            elif now["annotation"] != flag["annotation"]:
-                confirmed[flag["task"]] = flag["label_quality"]
-    return confirmed
+    return confirmed_labels([report["flagged_tasks"] for report in earlier_reports], current_labels)
 
 
 def apply_confirmation_memory(disagreements: Sequence[Disagreement], confirmed: dict[int, float],
