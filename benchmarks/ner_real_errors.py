@@ -17,6 +17,17 @@ ner_dataset/CoNLL++/conllpp_test.txt), and name them:
 `--second-correction ReC_test.txt` (ReCoNLL, Fu et al. 2020: the same test set corrected by other people,
 ner_dataset/ReCoNLL/ in that repository) scores the same rankings against a second truth. Its tokenization
 differs in a few sentences: those are matched by their words, and the ones it lacks are left out of its table.
+
+CleanCoNLL (Rücker and Akbik 2023, public repository flairNLP/CleanCoNLL) re-annotated all of CoNLL-2003 with
+the help of entity links and rounds of cross-checking; it changes about one sentence in eight, more than
+CoNLL++. It ships its labels without the words: rebuild its files from the CoNLL-2003 words with its
+create_cleanconll_from_conll03.sh (the patch and the paste, with the original files at hand) and keep the
+word, POS and final NER columns. It re-splits a few sentences, so its sentences are matched by their words
+(those it lacks are left out); it serves as `--corrected` for the dev set (testa) or as `--second-correction`
+for the test set:
+
+    .venv/bin/python -m benchmarks.ner_real_errors --original ../shared/data/conll2003/dev.txt \
+        --corrected cleanconll.dev --sentences 1000
 """
 from __future__ import annotations
 
@@ -33,13 +44,24 @@ from benchmarks.ner_detection import (LABEL_CONFIG, RULES, detect, outputs_of_bo
                                       texts_and_targets)
 
 
-def aligned(original: Path, corrected: Path, limit: int) -> tuple[list, np.ndarray]:
-    """The first `limit` sentences with their original spans, and which of them the correction changed."""
+def aligned(original: Path, corrected: Path, limit: int) -> tuple[list, np.ndarray, bool]:
+    """The first `limit` sentences with their original spans, which of them the correction changed, and whether
+    they were matched by their words.
+
+    Where the correction also re-split sentences or tokens (CleanCoNLL), its sentences are matched by their
+    words, and the first `limit` sentences it holds are kept (the others it cannot judge)."""
     before, after = read_conll(original), read_conll(corrected)
-    if len(before) != len(after) or any(a.words != b.words for a, b in zip(before, after)):
-        raise SystemExit("the two files do not hold the same sentences in the same order")
-    before, after = before[:limit], after[:limit]
-    return before, np.array([a.spans != b.spans for a, b in zip(before, after)])
+    if len(before) == len(after) and all(a.words == b.words for a, b in zip(before, after)):
+        before, after = before[:limit], after[:limit]
+        return before, np.array([a.spans != b.spans for a, b in zip(before, after)]), False
+    found, changed = changed_elsewhere(before, corrected)
+    if found.mean() < 0.9:
+        raise SystemExit(f"{corrected.name} holds only {found.sum()} of the {len(found)} sentences of "
+                         f"{original.name}: not a correction of it")
+    keep = np.flatnonzero(found)[:limit]
+    print(f"{corrected.name} re-splits some sentences: {len(found) - found.sum()} of {original.name}'s "
+          f"{len(found)} are not in it and are left out")
+    return [before[i] for i in keep], changed[keep], True
 
 
 def changed_elsewhere(sentences: list, correction: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -85,14 +107,19 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
 
-    sentences, truth = aligned(args.original, args.corrected, args.sentences)
+    sentences, truth, matched_by_words = aligned(args.original, args.corrected, args.sentences)
     texts, targets = texts_and_targets(sentences)
     adapter = NerAdapter(LABEL_CONFIG, epochs=args.epochs, seed=args.seed)
     features = adapter.featurize(texts)
+    # cached by the original file's name (test.txt's outputs are "conll-test-..."), and by the correction's where
+    # the sentences are those it holds
+    kept = f"-in-{args.corrected.stem}" if matched_by_words else ""
     outputs = outputs_of_both_sources(adapter, features, targets, args.folds, args.seed, args.outputs_cache,
-                                      f"conll-test-{args.sentences}-K{args.folds}-epochs{args.epochs}-seed{args.seed}")[0]
-    print(f"CoNLL-2003 test, first {len(truth)} sentences of at least 3 words: {truth.sum()} corrected in CoNLL++ "
-          f"({truth.mean():.1%}); MiniLM token classifier, {args.epochs} epochs, K={args.folds}\n")
+                                      f"conll-{args.original.stem}{kept}-{args.sentences}-K{args.folds}"
+                                      f"-epochs{args.epochs}-seed{args.seed}")[0]
+    print(f"CoNLL-2003 {args.original.name}, first {len(truth)} sentences of at least 3 words: {truth.sum()} "
+          f"corrected in {args.corrected.name} ({truth.mean():.1%}); MiniLM token classifier, {args.epochs} epochs, "
+          f"K={args.folds}\n")
     print("| rule | flagged | precision | recall | F1 | AUPRC | P@k | P@25 | P@50 |\n"
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row, quality in scored_rules(adapter, targets, outputs, truth, args.seed):
