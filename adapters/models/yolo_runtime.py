@@ -116,7 +116,10 @@ class UltralyticsModel:
         model.train(data=data, epochs=self.epochs_for(n_images), imgsz=self.image_size, batch=self.batch_size,
                     workers=0, device=ultralytics_device(self.device), seed=self.seed, deterministic=True,
                     # AMP's self-check downloads weights; offline it cannot, so AMP stays off unless asked for.
-                    amp=False, plots=False, val=False, verbose=False, project=str(scratch / "runs"), name="fit",
+                    # save=False: the checkpoint is written once, after the last epoch, not after every epoch
+                    # (on a small project trained from a yaml, the per-epoch copies were 40% of the training).
+                    amp=False, plots=False, val=False, save=False, verbose=False, project=str(scratch / "runs"),
+                    name="fit",
                     exist_ok=True, **{**self.default_train_options, **self.train_options})
         weights_file = scratch / "runs" / "fit" / "weights" / "last.pt"
         self.weights_bytes_ = weights_file.read_bytes()
