@@ -94,20 +94,35 @@ def test_the_second_pass_predicts_every_item_and_learns_from_none_of_the_suspect
                                         lambda outputs: np.mean(outputs, axis=0)) is first
 
 
-def test_the_second_pass_keeps_the_labels_people_confirmed_in_training():
-    from relabel.adapters.base import Example
-    from relabel.adapters.tasks.text_classification import TextClassificationAdapter
-    from relabel.backend.config import Settings
-    from relabel.backend.training import confirmed_tasks, fingerprint, fit_and_predict
+TWO_CLASS_CONFIG = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
+                    '<Choice value="a"/><Choice value="b"/></Choices></View>')
 
+
+def two_clusters_with_two_odd_labels() -> tuple[np.ndarray, np.ndarray]:
+    """Labels 0/1 of 60 points in two clusters, and the points; items 3 and 40 carry the other cluster's label."""
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 30)
     vectors = np.vstack([np.eye(2)[c] * 4 + rng.normal(0, 0.5, 2) for c in labels])
-    labels[[3, 40]] = 1 - labels[[3, 40]]  # two odd labels, deep in the other cluster
-    config = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
-              '<Choice value="a"/><Choice value="b"/></Choices></View>')
-    adapter = TextClassificationAdapter(config, mode="embedding")
-    adapter.featurize = lambda inputs, progress=None: vectors[[int(i) for i in inputs]]  # no encoder needed
+    labels[[3, 40]] = 1 - labels[[3, 40]]
+    return labels, vectors
+
+
+def adapter_over(vectors: np.ndarray, mode: str):
+    """A text-classification adapter whose features are `vectors` (the task's input is its row): no encoder."""
+    from relabel.adapters.tasks.text_classification import TextClassificationAdapter
+
+    adapter = TextClassificationAdapter(TWO_CLASS_CONFIG, mode=mode)
+    adapter.featurize = lambda inputs, progress=None: vectors[[int(i) for i in inputs]]
+    return adapter
+
+
+def test_the_second_pass_keeps_the_labels_people_confirmed_in_training():
+    from relabel.adapters.base import Example
+    from relabel.backend.config import Settings
+    from relabel.backend.training import confirmed_tasks, fingerprint, fit_and_predict
+
+    labels, vectors = two_clusters_with_two_odd_labels()
+    adapter = adapter_over(vectors, "embedding")
     # task 3's label was shown in round 1 and a newer annotation kept it; task 40's annotation still stands;
     # task 7's label was changed since (so its old flag confirms nothing); a row of another form is passed over
     labeled = [Example(task_id=i, input=str(i), target="ab"[label], annotation_id=100 + i + (i in (3, 7)))
@@ -125,11 +140,11 @@ def test_the_second_pass_keeps_the_labels_people_confirmed_in_training():
     assert plain["second_pass_suspects"] >= 2
     assert trusting["second_pass_suspects"] == plain["second_pass_suspects"] - 1
     # a confirmation is a new model where a second pass runs, and changes nothing where none does
-    assert fingerprint(adapter, settings, config, labeled, confirmed_ids={3}) != fingerprint(adapter, settings, config,
-                                                                                             labeled)
+    def fingerprint_of(settings, confirmed=frozenset()):
+        return fingerprint(adapter, settings, TWO_CLASS_CONFIG, labeled, confirmed_ids=confirmed)
+    assert fingerprint_of(settings, {3}) != fingerprint_of(settings)
     one_pass = Settings(n_folds=3, second_pass=False)
-    assert fingerprint(adapter, one_pass, config, labeled, confirmed_ids={3}) == fingerprint(adapter, one_pass, config,
-                                                                                             labeled)
+    assert fingerprint_of(one_pass, {3}) == fingerprint_of(one_pass)
 
 
 def test_disagreements_and_quality_ranking():
@@ -162,18 +177,12 @@ def test_training_runs_the_second_pass_where_the_settings_or_the_task_type_ask_f
     from relabel.backend.config import Settings
     from relabel.backend.training import fit_and_predict
 
-    rng = np.random.default_rng(0)
-    labels = np.repeat([0, 1], 30)
-    vectors = np.vstack([np.eye(2)[c] * 4 + rng.normal(0, 0.5, 2) for c in labels])
-    labels[[3, 40]] = 1 - labels[[3, 40]]  # two wrong labels, deep in the other cluster
-    config = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
-              '<Choice value="a"/><Choice value="b"/></Choices></View>')
+    labels, vectors = two_clusters_with_two_odd_labels()
     labeled = [Example(task_id=i, input=str(i), target="ab"[label], annotation_id=i) for i, label in enumerate(labels)]
 
     def record(mode, **settings):
-        adapter = TextClassificationAdapter(config, mode=mode)
-        adapter.featurize = lambda inputs, progress=None: vectors[[int(i) for i in inputs]]  # no encoder needed
-        return fit_and_predict(adapter, Settings(n_folds=3, **settings), labeled, [], lambda *a: None)
+        return fit_and_predict(adapter_over(vectors, mode), Settings(n_folds=3, **settings), labeled, [],
+                               lambda *a: None)
 
     first, second = record("embedding"), record("embedding", second_pass=True)
     assert first["second_pass_suspects"] is None and second["second_pass_suspects"] >= 2
@@ -183,16 +192,15 @@ def test_training_runs_the_second_pass_where_the_settings_or_the_task_type_ask_f
     assert right_label_probability(second) > right_label_probability(first) + 0.001
     assert record("embedding", second_pass=False)["second_pass_suspects"] is None
     # more than half suspect: too little left to learn from, so no second pass ran and the record says none
-    every_label_suspect = TextClassificationAdapter(config, mode="embedding")
+    every_label_suspect = adapter_over(vectors, "embedding")
     every_label_suspect.suspect_labels = lambda targets, outputs: np.ones(len(targets), dtype=bool)
-    every_label_suspect.featurize = lambda inputs, progress=None: vectors[[int(i) for i in inputs]]
     unchanged = fit_and_predict(every_label_suspect, Settings(n_folds=3, second_pass=True), labeled, [],
                                 lambda *a: None)
     assert unchanged["second_pass_suspects"] is None
     assert [item["output"] for item in unchanged["items"]] == [item["output"] for item in first["items"]]
-    fast = TextClassificationAdapter(config, device="cpu")
+    fast = TextClassificationAdapter(TWO_CLASS_CONFIG, device="cpu")
     assert fast.second_pass_for(5000) and not fast.second_pass_for(SECOND_PASS_MOST_TASKS + 1)
-    assert not TextClassificationAdapter(config, mode="finetune").second_pass_for(5000)
+    assert not TextClassificationAdapter(TWO_CLASS_CONFIG, mode="finetune").second_pass_for(5000)
     assert Settings().for_adapter(fast).second_pass is None  # open until the labeled tasks are counted
     assert Settings().for_adapter(fast, 5000).second_pass is True
     assert Settings(second_pass=False).for_adapter(fast, 5000).second_pass is False
