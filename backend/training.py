@@ -133,7 +133,8 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
     progress(CHECKING_STAGE, len(tasks), len(tasks))
 
     evaluation_ids, evaluation_source = held_out_tasks(adapter, settings, tasks, labeled)
-    confirmed_ids = confirmed_tasks(adapter, store.rounds(project_id), labeled)
+    # only a second pass reads them: the round reports are not read for every training
+    confirmed_ids = confirmed_tasks(adapter, store.rounds(project_id), labeled) if settings.second_pass else set()
     model_fingerprint = fingerprint(adapter, settings, project.get("label_config"), examples, evaluation_ids,
                                     confirmed_ids)
     version = store.version_for(project_id, model_fingerprint)
