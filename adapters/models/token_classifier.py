@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from relabel.adapters.models.optimizers import adamw
 from relabel.adapters.models.text_encoders import _batches_by_length, load_encoder_with_head, resolve_encoder
 
 IGNORED = -100  # the label torch's cross-entropy skips: later sub-words of a word, special tokens
@@ -75,7 +76,7 @@ class FineTunedTokenClassifier:
         torch.manual_seed(self.seed)
         self._load(resolve_encoder(self.encoder))
         order = [i for i, words in enumerate(word_lists) if len(words)]
-        optimizer = torch.optim.AdamW(self.model_.parameters(), lr=self.learning_rate)
+        optimizer = adamw(self.model_.parameters(), self.learning_rate, self.device_)
         batches_per_epoch = max(1, -(-len(order) // self.batch_size))
         epochs = training_passes(len(order), self.epochs, self.batch_size, self.min_steps)
         steps = epochs * batches_per_epoch
