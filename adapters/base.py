@@ -388,6 +388,12 @@ class TaskAdapter(ABC):
         (adapters.data.folds.outputs_without_suspects). Default: no (benchmarked for text classification only)."""
         return False
 
+    def fits_in_parallel(self, n_labeled: int) -> bool:
+        """Whether, on a multi-core CPU, its models for `n_labeled` labeled tasks are fitted sooner two at a time,
+        one process each, than one after the other (backend.fit_processes): networks that use the cores poorly,
+        with fits long enough to pay for a child process's start (about 10 s on 2 cores). Default: no."""
+        return False
+
     def average_outputs(self, outputs: Sequence[Any]) -> Any:
         """One output from several models' outputs for the same item (repeated K-fold)."""
         raise NotImplementedError(f"{self.name} outputs cannot be averaged: use one fold split (n_repeats=1)")

@@ -41,6 +41,7 @@
 | REDIS_URL | run training jobs on this Redis's RQ queue, taken by `python -m relabel.backend.worker` processes sharing MODEL_DIR; empty: in the backend process | (empty) |
 | RELABEL_WEB_WORKERS | backend (gunicorn) worker processes; more than 1 needs REDIS_URL | 1, with REDIS_URL 2 |
 | RELABEL_FOLD_JOBS | with REDIS_URL: 1 puts each of a job's K folds on the queue too, for any worker to fit; 0 fits them in the job's worker | 1 |
+| RELABEL_FIT_PROCESSES | child processes fitting a training's folds and full-data model side by side where the folds are fitted in the job's own process; 1: none, in turn | 0: on the CPU, one per CPU (up to K + 1) for text generation, and images and detection where a fit takes at least 150 steps; else 1 |
 | RELABEL_JOB_TIMEOUT | seconds a training job may run before it is stopped (queued: RQ stops it; embedded: it stops at its next step) | 21600 |
 | RELABEL_JOB_HEARTBEAT_TIMEOUT | seconds without a heartbeat after which a queued job's worker is taken for dead and the job failed | 60 |
 """
@@ -72,6 +73,7 @@ ENVIRONMENT = {
     "ctr_categorical_fields": "RELABEL_CTR_CATEGORICAL_FIELDS", "ctr_epochs": "RELABEL_CTR_EPOCHS",
     "device": "RELABEL_DEVICE", "max_body_mb": "RELABEL_MAX_BODY_MB", "check_wait": "RELABEL_CHECK_WAIT",
     "redis_url": "REDIS_URL", "job_timeout": "RELABEL_JOB_TIMEOUT", "fold_jobs": "RELABEL_FOLD_JOBS",
+    "fit_processes": "RELABEL_FIT_PROCESSES",
     "job_heartbeat_timeout": "RELABEL_JOB_HEARTBEAT_TIMEOUT", "media_hosts": "RELABEL_MEDIA_HOSTS",
     "media_max_mb": "RELABEL_MEDIA_MAX_MB", "media_timeout": "RELABEL_MEDIA_TIMEOUT",
     "media_redirects": "RELABEL_MEDIA_REDIRECTS", "max_predict_tasks": "RELABEL_MAX_PREDICT_TASKS",
@@ -87,7 +89,7 @@ BOUNDS = {
     "drop_flagged_before_round": (1, 1_000_000), "max_body_mb": (1, 1024), "check_wait": (0, 90),
     "job_timeout": (60, 7 * 24 * 3600), "job_heartbeat_timeout": (5, 3600), "media_max_mb": (1, 1024),
     "media_timeout": (1, 600), "media_redirects": (0, 10), "max_predict_tasks": (1, 100_000),
-    "max_loaded_models": (1, 256), "eval_share": (0.0, 0.5),
+    "max_loaded_models": (1, 256), "eval_share": (0.0, 0.5), "fit_processes": (0, 64),
 }
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -166,6 +168,7 @@ class Settings:
     redis_url: str = field(default="", repr=False)
     job_timeout: int = 6 * 3600
     fold_jobs: bool = True
+    fit_processes: int = 0  # 0: backend.fit_processes.fit_processes_for decides
     job_heartbeat_timeout: float = 60.0
     media_hosts: str = ""
     media_max_mb: int = 50

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from relabel.adapters.noise.probabilities import confirmed_labels
 from relabel.adapters.task_fields import ROUND_FIELD
 from relabel.backend.config import Settings
 from relabel.backend.evaluation import held_out_tasks, previous_model_score, rounded
+from relabel.backend.fit_processes import ProcessFits, fit_processes_for
 from relabel.backend.model_store import ModelStore, write_json_atomic
 from relabel.clients.label_studio import LabelStudioClient
 
@@ -146,9 +148,10 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         store.mark_latest(project_id, version)
         record = store.predictions(project_id, version)
     else:
-        make_fold_runner = None if fold_runner_for is None else (
-            lambda features, targets: fold_runner_for(project.get("label_config"), settings.adapter_options(),
-                                                      features, targets))
+        def make_fold_runner(features, targets):
+            queued = fold_runner_for(project.get("label_config"), settings.adapter_options(), features, targets) \
+                if fold_runner_for is not None else None
+            return queued or process_fits(adapter, settings, store, project, features, targets)
         record = fit_and_predict(adapter, settings, labeled, unlabeled, progress, make_fold_runner, evaluation_ids,
                                  confirmed_ids)
         progress("scoring the previous model", 0, 1)
@@ -183,6 +186,20 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
             project_id, rows, progress=lambda done, total: progress("writing predictions", done, total))
         result["predictions_existing"] = len(already)
     return result
+
+
+def process_fits(adapter: TaskAdapter, settings: Settings, store: ModelStore, project: dict, features,
+                 targets) -> ProcessFits | None:
+    """A runner fitting the folds and the full-data model in child processes, where that pays
+    (backend.fit_processes.fit_processes_for); None to fit them here, in turn."""
+    processes = fit_processes_for(adapter, settings.device, settings.n_folds, len(targets), settings.fit_processes)
+    if processes < 2:
+        return None
+    log.info("fits in child processes", extra={"project": project["id"], "processes": processes})
+    parent = os.path.join(store.project_dir(project["id"]), "jobs")
+    os.makedirs(parent, exist_ok=True)
+    return ProcessFits(tempfile.mkdtemp(prefix="fits-", dir=parent), project.get("label_config"),
+                       settings.adapter_options(), settings.device, features, targets, processes)
 
 
 def run_job(job: dict, progress: Progress, settings: Settings, store: ModelStore,
@@ -259,9 +276,15 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     labeled_features = take(features, list(range(len(labeled))))
     targets = [e.target for e in labeled]
     suspects = None
-    if settings.prediction_source in ("out_of_fold", "blended"):
-        run_folds = make_fold_runner(labeled_features, targets) if make_fold_runner else None
-        try:
+    training_rows = [i for i, e in enumerate(labeled) if e.task_id not in evaluation_ids]
+    wants_folds = settings.prediction_source in ("out_of_fold", "blended")
+    run_folds = make_fold_runner(labeled_features, targets) if make_fold_runner and wants_folds else None
+    try:
+        # fitted in a child process beside the folds where the runner fits elsewhere (backend.fit_processes)
+        full_elsewhere = hasattr(run_folds, "start_full_model")
+        if full_elsewhere:
+            run_folds.start_full_model(training_rows)
+        if wants_folds:
             strata = adapter.fold_strata(targets)
             outputs = repeated_out_of_fold_outputs(adapter.new_model, labeled_features, targets, settings.n_folds,
                                                    settings.n_repeats, adapter.average_outputs, settings.seed,
@@ -276,13 +299,15 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
                                                    progress, strata=strata, run_folds=run_folds)
                 if outputs is first_outputs:  # nothing suspect, or more than half: no second pass ran
                     suspects = None
-        finally:
-            if run_folds is not None:
-                run_folds.close()
-    progress("full-data model", 0, 1)
-    training_rows = [i for i, e in enumerate(labeled) if e.task_id not in evaluation_ids]
-    model = adapter.new_model().fit(take(labeled_features, training_rows), [targets[i] for i in training_rows])
-    progress("full-data model", 1, 1)
+        progress("full-data model", 0, 1)
+        if full_elsewhere:
+            model = run_folds.full_model(adapter, progress)
+        else:
+            model = adapter.new_model().fit(take(labeled_features, training_rows), [targets[i] for i in training_rows])
+        progress("full-data model", 1, 1)
+    finally:
+        if run_folds is not None:
+            run_folds.close()
     if settings.prediction_source == "in_sample":
         outputs = in_sample_outputs(model, labeled_features)  # (evaluation tasks: the model never saw them)
     elif settings.prediction_source == "blended":

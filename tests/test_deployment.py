@@ -85,7 +85,8 @@ def test_backend_service_defaults_are_the_backends_own():
                 "RELABEL_GENERATION_MODEL": Settings.generation_model,
                 "RELABEL_GENERATION_EPOCHS": Settings.generation_epochs, "RELABEL_CTR_FEATURES": Settings.ctr_features,
                 "RELABEL_CTR_LABEL_FIELD": Settings.ctr_label_field, "RELABEL_CTR_EPOCHS": Settings.ctr_epochs,
-                "RELABEL_CTR_CATEGORICAL_FIELDS": Settings.ctr_categorical_fields}
+                "RELABEL_CTR_CATEGORICAL_FIELDS": Settings.ctr_categorical_fields,
+                "RELABEL_FIT_PROCESSES": Settings.fit_processes}
     for name, default in defaults.items():
         assert environment[name] == f"${{{name}:-{'' if default is None else default}}}", name
 

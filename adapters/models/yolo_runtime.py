@@ -77,6 +77,17 @@ def load_yolo(weights: str):
     return YOLO(resolve_weights(weights))
 
 
+#: optimizer steps from which a YOLO fit is long enough to pay for a child process of its own (backend.fit_processes):
+#: a child's start took about 10 s on 2 cores, 150 steps of the small classifier about 20 s; a detector fine-tuned
+#: for 2 epochs (a few steps) was slower side by side (48 s against 33 s for 3 folds and the full model)
+PARALLEL_FIT_STEPS = 150
+
+
+def long_yolo_fit(model: "UltralyticsModel", n_images: int) -> bool:
+    """Whether fitting `model` on `n_images` images takes at least PARALLEL_FIT_STEPS optimizer steps."""
+    return model.epochs_for(n_images) * -(-n_images // model.batch_size) >= PARALLEL_FIT_STEPS
+
+
 class UltralyticsModel:
     """What the YOLO image classifier and detector share: their options, how many epochs to train, training in
     a scratch folder with offline-safe settings, the trained weights kept in memory, save and load.

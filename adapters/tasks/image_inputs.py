@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from relabel.adapters.base import Progress, no_progress, task_data_value
 from relabel.adapters.data.media import MediaFetcher, local_image, no_media_fetcher
+from relabel.adapters.models.yolo_runtime import long_yolo_fit
 
 #: side of the similarity thumbnails, in pixels
 THUMBNAIL = 12
@@ -35,6 +36,11 @@ class ImageInputs:
         return {"weights": self.image_model, "epochs": self.epochs, "image_size": self.image_size,
                 "batch_size": self.batch_size, "device": self.device, "seed": self.seed,
                 "train_options": self.train_options}
+
+    def fits_in_parallel(self, n_labeled: int) -> bool:
+        from relabel.adapters.models.image_classifier import YoloImageClassifier
+
+        return long_yolo_fit(YoloImageClassifier(list(self.classes), **self._model_options()), n_labeled)
 
     def preview(self, task: dict) -> tuple[str, str]:
         return "image", str((task.get("data") or {}).get(self.data_key, ""))

@@ -20,6 +20,7 @@ from relabel.adapters.base import (ControlOnObject, Disagreement, InvalidTask, P
                                    UnsupportedLabelConfig, first_control_on, no_progress, task_data_value)
 from relabel.adapters.data.media import MediaFetcher, local_image, no_media_fetcher
 from relabel.adapters.models.object_detector import DEFAULT_DETECTION_MODEL, BoxSet, YoloDetector
+from relabel.adapters.models.yolo_runtime import long_yolo_fit
 from relabel.adapters.noise.boxes import (ERROR_MEANINGS, BoxErrorOptions, as_boxes, box_corners, compare_boxes,
                                           errors_per_class, image_quality, label_studio_to_yolo, yolo_to_label_studio)
 from relabel.adapters.noise.flags import FlagIngredients, FlagOptions, flag_labels, flag_lowest_quality
@@ -118,6 +119,9 @@ class ObjectDetectionAdapter(TaskAdapter):
         return {"weights": self.detection_model, "epochs": self.epochs, "image_size": self.image_size,
                 "batch_size": self.batch_size, "min_steps": self.min_steps, "device": self.device, "seed": self.seed,
                 "train_options": self.train_options}
+
+    def fits_in_parallel(self, n_labeled: int) -> bool:
+        return long_yolo_fit(self.new_model(), n_labeled)
 
     def new_model(self) -> YoloDetector:
         return YoloDetector(self.classes, **self._model_options())
