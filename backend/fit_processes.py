@@ -100,8 +100,8 @@ class ProcessFits:
     def _start(self, name: str, *arguments: str) -> subprocess.Popen:
         environment = child_environment(self.threads)
         with open(os.path.join(self.directory, f"{name}.log"), "wb") as output:
-            return subprocess.Popen([sys.executable, "-m", "relabel.backend.fit_processes", self.directory,
-                                     self.device, str(self.threads), *arguments], stdout=output,
+            return subprocess.Popen([sys.executable, "-m", "relabel.backend.fit_processes", str(os.getpid()),
+                                     self.directory, self.device, str(self.threads), *arguments], stdout=output,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environment)
 
     def _check(self, name: str, child: subprocess.Popen) -> None:
@@ -164,8 +164,19 @@ class ProcessFits:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _fit_in_child(directory: str, device: str, threads: int, what: str, *numbers: str) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """A child whose backend or worker died (killed, so it could not kill its children) stops too."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _fit_in_child(parent: int, directory: str, device: str, threads: int, what: str, *numbers: str) -> None:
+    import threading
+
     import torch
+
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
     from relabel.adapters import adapter_for_config
     from relabel.adapters.data.folds import fit_predict_fold, take
@@ -190,4 +201,4 @@ def _fit_in_child(directory: str, device: str, threads: int, what: str, *numbers
 
 
 if __name__ == "__main__":
-    _fit_in_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:])
+    _fit_in_child(int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:])

@@ -5,6 +5,9 @@ children and leaves no folder."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -124,3 +127,28 @@ def test_a_stopped_job_kills_its_children_and_leaves_no_folder(labeled, tmp_path
         fits.close()
     assert fits.children and all(child.poll() is not None for child in fits.children.values())
     assert not (tmp_path / "fits").exists()
+
+
+def test_a_child_stops_when_its_backend_is_killed():
+    """A backend killed mid-training cannot kill its children: they notice and exit."""
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'from relabel.backend.fit_processes import "
+        "_exit_with_parent; _exit_with_parent(%d)' % os.getpid()])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and running(child):
+        time.sleep(0.2)
+    assert not running(child)
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().split()[2] != "Z"  # an exited child nobody waited for is a zombie
+    except FileNotFoundError:
+        return False
