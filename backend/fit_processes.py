@@ -7,9 +7,10 @@ tags and detection where a fit takes at least 150 steps) and its models run on t
 (`python -m relabel.backend.fit_processes`), each fitting one fold, or the full-data model, with its share of
 the CPUs. On 2 cores, 3 folds and the full model: text generation (120 pairs) 216 s -> 143 s, image
 classification (60 images) 90 s -> 72 s, the same outputs to the last digit. Short fits lose: a child's start
-costs about 10 s (a detector fine-tuned 2 epochs per fold: 33 s -> 48 s); and an NER encoder (60 sentences)
-gained nothing (110 s -> 111 s: two threads serve one fine-tuned encoder well). Those fit in turn unless
-RELABEL_FIT_PROCESSES asks otherwise.
+costs about 10 s (a detector fine-tuned 2 epochs per fold: 33 s -> 48 s). An NER encoder (60 sentences) gained
+nothing in one measurement and 11-28% in two others (two threads serve one fine-tuned encoder fairly well), and
+its probabilities move in the last digits with the thread count: the encoders fit in turn unless
+RELABEL_FIT_PROCESSES asks otherwise (benchmarks/RESULTS.md 27).
 
 The children read what the parent wrote — the labeling config, the adapter options, the features and targets
 (as backend.fold_jobs does for queued folds) — so each builds the same adapter and model the parent would, and

@@ -47,10 +47,14 @@ def test_how_many_processes_fit_a_training():
     assert fit_processes_for(InTurn(), "cpu", n_folds=5, n_labeled=500, asked=3, cpus=16) == 3  # the setting wins
 
 
-def test_yolo_fits_go_side_by_side_from_about_150_steps():
-    from relabel.adapters import adapter_for_config
+def test_the_default_seq2seq_and_yolo_fits_of_about_150_steps_go_side_by_side():
     from tests.image_data import IMAGE_CONFIG
     from tests.object_detection_data import DETECTION_CONFIG
+    from tests.textgen_data import TEXTGEN_CONFIG
+
+    assert adapter_for_config(TEXTGEN_CONFIG, device="cpu").fits_in_parallel(20)
+    named = adapter_for_config(TEXTGEN_CONFIG, {"text-generation": {"generation_model": "t5-small"}}, device="cpu")
+    assert not named.fits_in_parallel(5000)  # a pretrained model: not measured, in turn
 
     from_yaml = adapter_for_config(IMAGE_CONFIG, {"image-classification": {"epochs": 10}}, device="cpu")
     assert from_yaml.fits_in_parallel(60)  # from a yaml: at least 150 steps, whatever the size
