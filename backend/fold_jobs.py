@@ -39,7 +39,7 @@ CLAIM_TOUCH_INTERVAL = 2.0
 
 
 def folds_dir(store, project_id: int, job_id: str) -> str:
-    return os.path.join(store.project_dir(project_id), "jobs", f"{job_id}-folds")
+    return store.job_scratch_dir(project_id, job_id, "folds")
 
 
 def _claim(directory: str, split: int, fold: int) -> bool:

@@ -167,6 +167,7 @@ class JobRunner(JobRecords):
         for project_id in self.store.all_project_ids():
             for job in self.store.jobs(project_id):
                 if job["state"] in ACTIVE_STATES:
+                    self.store.remove_job_scratch(project_id, job["id"])  # e.g. its child fits' folder
                     fail_job(self.store, job, "interrupted: the backend stopped while this job was running; "
                                               "its finished models are kept; start it again")
 

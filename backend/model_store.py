@@ -4,6 +4,7 @@
         versions.json              model versions, oldest first: {version, fingerprint, created_at, ...}
         <version>/                 the full-data model, plus predictions.json (out-of-fold outputs)
         jobs/<job id>.json         training job records
+        jobs/<job id>-<kind>/      a running job's scratch: its queued folds' data (folds), its child fits' (fits)
         rounds/round-<n>.json      each round's report: the history every machine's next round reads
 
 A version's folder is written under a temporary name and renamed into place, so a reader never sees
@@ -138,6 +139,18 @@ class ModelStore:
 
     def _job_path(self, project_id: int, job_id: str) -> str:
         return os.path.join(self.project_dir(project_id), "jobs", f"{job_id}.json")
+
+    def job_scratch_dir(self, project_id: int, job_id: str, kind: str) -> str:
+        """Where a running job keeps its `kind` of scratch files (backend.fold_jobs, backend.fit_processes)."""
+        return os.path.join(self.project_dir(project_id), "jobs", f"{job_id}-{kind}")
+
+    def remove_job_scratch(self, project_id: int, job_id: str) -> None:
+        """Remove a job's scratch folders: for a job taken for dead, whose process could not clean up."""
+        directory = os.path.join(self.project_dir(project_id), "jobs")
+        if os.path.isdir(directory):
+            for name in os.listdir(directory):
+                if name.startswith(f"{job_id}-") and os.path.isdir(os.path.join(directory, name)):
+                    shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
 
     def update_job(self, project_id: int, job_id: str, change: Callable[[dict | None], dict | None]) -> dict | None:
         """Read a job record, let `change` return its new form (None: leave it), and write it, all under an

@@ -86,7 +86,7 @@ class QueueJobRunner(JobRecords):
         current = next((j for j in self.store.jobs(job["project"]) if j["id"] == job["id"]), job)
         if current["state"] not in ACTIVE_STATES:  # it finished meanwhile
             return current
-        shutil.rmtree(folds_dir(self.store, job["project"], job["id"]), ignore_errors=True)  # its fold jobs' data
+        self.store.remove_job_scratch(job["project"], job["id"])  # its fold jobs' and child fits' data
         return fail_job(self.store, current, f"interrupted: {reason}; its finished models are kept; start it again")
 
     def _unavailable(self, error: RedisError) -> QueueUnavailable:
@@ -113,7 +113,8 @@ class QueueJobRunner(JobRecords):
                 pass  # it ended meanwhile
             except RedisError as error:
                 raise self._unavailable(error) from None
-            shutil.rmtree(folds_dir(self.store, project_id, job_id), ignore_errors=True)
+            # its queued folds' data, and its child fits' (they exit with the killed work horse)
+            self.store.remove_job_scratch(project_id, job_id)
         return record
 
     def start(self, project_id: int, options: dict | None = None) -> tuple[dict, bool]:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -114,10 +115,12 @@ def training_tasks(adapter: TaskAdapter, settings: Settings, client: LabelStudio
 
 
 def train_project(project_id: int, settings: Settings, client: LabelStudioClient, store: ModelStore,
-                  progress: Progress = no_progress, write_predictions: bool = True, fold_runner_for=None) -> dict:
+                  progress: Progress = no_progress, write_predictions: bool = True, fold_runner_for=None,
+                  job_id: str | None = None) -> dict:
     """Train the project's model and store it with its out-of-fold outputs; write the predictions back.
     `fold_runner_for(label_config, adapter_options, features, targets)` may return a FoldRunner that fits
-    the folds elsewhere (backend.fold_jobs), or None to fit them here."""
+    the folds elsewhere (backend.fold_jobs), or None to fit them here. `job_id`: the job it runs in (its
+    scratch folders are named after it)."""
     progress(CHECKING_STAGE, 0, 1)
     project = client.get_project(project_id)
     adapter = project_adapter(project, settings, client)
@@ -151,7 +154,7 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
         def make_fold_runner(features, targets):
             queued = fold_runner_for(project.get("label_config"), settings.adapter_options(), features, targets) \
                 if fold_runner_for is not None else None
-            return queued or process_fits(adapter, settings, store, project, features, targets)
+            return queued or process_fits(adapter, settings, store, project, features, targets, job_id)
         record = fit_and_predict(adapter, settings, labeled, unlabeled, progress, make_fold_runner, evaluation_ids,
                                  confirmed_ids)
         progress("scoring the previous model", 0, 1)
@@ -189,17 +192,24 @@ def train_project(project_id: int, settings: Settings, client: LabelStudioClient
 
 
 def process_fits(adapter: TaskAdapter, settings: Settings, store: ModelStore, project: dict, features,
-                 targets) -> ProcessFits | None:
+                 targets, job_id: str | None = None) -> ProcessFits | None:
     """A runner fitting the folds and the full-data model in child processes, where that pays
-    (backend.fit_processes.fit_processes_for); None to fit them here, in turn."""
+    (backend.fit_processes.fit_processes_for); None to fit them here, in turn. Its folder is the job's
+    scratch folder `fits` (removed with the job's other scratch if the job is found dead), or, outside a job,
+    a fresh folder under the project's jobs/."""
     processes = fit_processes_for(adapter, settings.device, settings.n_folds, len(targets), settings.fit_processes)
     if processes < 2:
         return None
-    log.info("fits in child processes", extra={"project": project["id"], "processes": processes})
-    parent = os.path.join(store.project_dir(project["id"]), "jobs")
-    os.makedirs(parent, exist_ok=True)
-    return ProcessFits(tempfile.mkdtemp(prefix="fits-", dir=parent), project.get("label_config"),
-                       settings.adapter_options(), settings.device, features, targets, processes)
+    log.info("fits in child processes", extra={"project": project["id"], "processes": processes, "job": job_id})
+    if job_id is not None:
+        directory = store.job_scratch_dir(project["id"], job_id, "fits")
+        shutil.rmtree(directory, ignore_errors=True)  # a previous attempt's (one job runs one training at a time)
+    else:
+        parent = os.path.join(store.project_dir(project["id"]), "jobs")
+        os.makedirs(parent, exist_ok=True)
+        directory = tempfile.mkdtemp(prefix="fits-", dir=parent)
+    return ProcessFits(directory, project.get("label_config"), settings.adapter_options(), settings.device,
+                       features, targets, processes)
 
 
 def run_job(job: dict, progress: Progress, settings: Settings, store: ModelStore,
@@ -218,7 +228,7 @@ def run_job(job: dict, progress: Progress, settings: Settings, store: ModelStore
         return compare_dropped_rows(project_id, settings, client, store, job["options"]["compare_dropped"], progress)
     return train_project(project_id, settings, client, store, progress,
                          write_predictions=job["options"].get("write_predictions", True),
-                         fold_runner_for=fold_runner_for)
+                         fold_runner_for=fold_runner_for, job_id=job.get("id"))
 
 
 def compare_dropped_rows(project_id: int, settings: Settings, client: LabelStudioClient, store: ModelStore,

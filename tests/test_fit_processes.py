@@ -84,6 +84,10 @@ def test_only_task_types_whose_fits_gain_from_it_get_processes(tmp_path):
     assert os.path.dirname(asked.directory) == os.path.join(store.project_dir(1), "jobs")
     asked.close()
     assert not os.path.exists(asked.directory)
+    in_a_job = process_fits(text, Settings(device="cpu", n_folds=3, fit_processes=2), store,
+                            {"id": 1, "label_config": LABEL_CONFIG}, ["a", "b"], ["x", "y"], job_id="1-4")
+    assert in_a_job.directory == store.job_scratch_dir(1, "1-4", "fits")  # found and removed with its job
+    in_a_job.close()
 
 
 def test_children_give_the_outputs_and_the_model_of_fitting_here(labeled, tmp_path):

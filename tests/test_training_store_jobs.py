@@ -97,6 +97,14 @@ def test_jobs_run_once_per_project_and_record_failures(tmp_path):
 def test_a_restart_reports_the_interrupted_job_as_failed(tmp_path):
     store = ModelStore(str(tmp_path))
     store.save_job({"id": "7-1", "number": 1, "project": 7, "state": "running", "error": None})
+    store.save_job({"id": "7-2", "number": 2, "project": 7, "state": "done", "error": None})
+    interrupted_fits = store.job_scratch_dir(7, "7-1", "fits")  # a killed backend's child fits left it
+    other_job_files = store.job_scratch_dir(7, "7-2", "fits")
+    for directory in (interrupted_fits, other_job_files):
+        os.makedirs(directory)
+        open(os.path.join(directory, "bundle.joblib"), "w").close()
     JobRunner(store, lambda job, progress: {})
     job = store.jobs(7)[0]
     assert job["state"] == "failed" and "interrupted" in job["error"]
+    assert not os.path.exists(interrupted_fits)
+    assert os.path.exists(other_job_files)  # only the interrupted job's scratch goes
