@@ -154,6 +154,9 @@ def main() -> None:
                         help="comma-separated kind:share settings; kinds: " + ", ".join(NOISE_KINDS))
     parser.add_argument("--trec", type=Path, default=DEFAULT_TREC, help="folder with TREC train.txt")
     parser.add_argument("--mode", default="ensemble", help="text adapter mode: ensemble, embedding, finetune")
+    parser.add_argument("--embedding-layers", default="",
+                        help="encoder layers the heads read, e.g. 'last' (the default before 2026-12-07) or "
+                             "'last,middle'; empty: the product's default")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1, help="K-fold splits averaged for our default")
     parser.add_argument("--seed", type=int, default=0)
@@ -167,8 +170,9 @@ def main() -> None:
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in options.datasets.split(","):
         texts, labels, classes = load_dataset(name, options.trec)
+        layers = {"embedding_layers": options.embedding_layers.split(",")} if options.embedding_layers else {}
         adapter = adapter_for_config(label_config(classes),
-                                     {"text-classification": {"mode": options.mode, "seed": options.seed}})
+                                     {"text-classification": {"mode": options.mode, "seed": options.seed, **layers}})
         started = time.perf_counter()
         features = adapter.featurize(texts)
         vectors = adapter.similarity_vectors(features)
@@ -185,7 +189,8 @@ def main() -> None:
                              f"| {result['auroc']:.3f} | {result['auprc']:.3f} | {result['p_at_k']:.3f} "
                              f"| {seconds:.1f} |")
                 print(lines[-1], file=sys.stderr, flush=True)
-    print(f"\nmode {options.mode}, {options.folds} folds, seed {options.seed}\n")
+    print(f"\nmode {options.mode}, encoder layers {options.embedding_layers or 'default'}, {options.folds} folds, "
+          f"seed {options.seed}\n")
     print("\n".join(lines))
 
 

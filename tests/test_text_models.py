@@ -25,6 +25,37 @@ def test_packaged_encoder_embeds_offline_and_puts_topics_apart():
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
+def test_the_middle_layer_joins_the_last_as_a_second_normalised_block():
+    embedder = TextEmbedder()
+    texts = ["The striker scored a goal.", "Heavy rain is expected tomorrow.", "What is the capital of Peru?"] * 4
+    last = embedder.embed(texts)
+    both = embedder.embed(texts, layers=("last", "middle"))
+    assert both.shape == (12, 768) and np.allclose(both[:, :384], last, atol=1e-5)  # the last layer's first
+    assert np.allclose(np.linalg.norm(both[:, 384:], axis=1), 1, atol=1e-5)
+    assert not np.allclose(both[:, 384:], last, atol=0.05)  # another layer's vectors
+    assert np.allclose(embedder.embed(texts[:1], layers=("last", "middle")), both[:1], atol=1e-5)  # a few: alike
+    with pytest.raises(ValueError, match="unknown encoder layer 'first'"):
+        embedder.embed(texts, layers=("last", "first"))
+
+
+def test_a_head_trained_on_the_last_layer_alone_still_predicts_and_a_narrower_backend_is_refused(tmp_path):
+    rows = make_dataset(n_items=40, noise_rate=0.0, seed=5)
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    before = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": "ensemble",
+                                                                         "embedding_layers": ["last"]}})
+    now = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": "ensemble"}})
+    assert now.embedding_layers == ("last", "middle") and now.settings() != before.settings()  # a new version
+    old_model = before.new_model().fit(before.featurize(texts), labels)
+    before.save_model(old_model, str(tmp_path))
+    loaded = now.load_model(str(tmp_path))  # a model stored before the middle layer joined: /predict goes on
+    assert np.allclose(loaded.predict(now.featurize(texts)), old_model.predict(before.featurize(texts)), atol=1e-6)
+    assert np.shape(now.similarity_vectors(now.featurize(texts))) == (40, 384)  # the last layer's, as before
+
+    now.save_model(now.new_model().fit(now.featurize(texts), labels), str(tmp_path))
+    with pytest.raises(ValueError, match=r"reads the encoder layers last\+middle, but the backend embeds last"):
+        before.load_model(str(tmp_path))
+
+
 def test_texts_embedded_by_length_come_back_in_their_own_order():
     embedder = TextEmbedder(batch_size=4)
     texts = [f"{'a very long and winding sentence about the weather ' * (i % 5)}question number {i}?"
@@ -103,13 +134,13 @@ def test_first_requests_at_once_in_a_fresh_process_share_one_encoder():
     assert answer.stdout.split()[:2] == ["0", "1"], answer.stdout + answer.stderr[-2000:]
 
 
-def _waiting_calls(embedder, count: int, texts_of) -> tuple[list, list, list[threading.Thread]]:
+def _waiting_calls(embedder, count: int, texts_of, layers_of=lambda n: ("last",)) -> tuple[list, list, list[threading.Thread]]:
     """Start `count` small embed calls while the test holds the encoder; return once all are queued."""
     results, errors = [None] * count, [None] * count
 
     def call(number: int) -> None:
         try:
-            results[number] = embedder.embed(texts_of(number))
+            results[number] = embedder.embed(texts_of(number), layers=layers_of(number))
         except Exception as error:  # noqa: BLE001 - the test inspects it
             errors[number] = error
 
@@ -129,7 +160,7 @@ def test_small_embed_calls_waiting_together_share_one_forward_pass_and_get_their
     alone = [embedder.embed(batch) for batch in texts]
     passes = []
     forward = embedder._forward
-    embedder._forward = lambda batch: passes.append(list(batch)) or forward(batch)
+    embedder._forward = lambda batch, layers: passes.append(list(batch)) or forward(batch, layers)
     with embedder._lock:  # as a request already being embedded holds it
         results, errors, threads = _waiting_calls(embedder, len(texts), lambda n: texts[n])
     for thread in threads:
@@ -140,11 +171,26 @@ def test_small_embed_calls_waiting_together_share_one_forward_pass_and_get_their
         assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-5)
 
 
+def test_waiting_calls_for_other_layers_get_their_own_layers_vectors():
+    """Text classification embeds two layers, multi-label tags one, with the same shared encoder."""
+    embedder = TextEmbedder()
+    texts = [["goal in the last minute"], ["pasta with tomato sauce"], ["rain tomorrow"], ["a new laptop chip"]]
+    layers = [("last",), ("last", "middle"), ("last",), ("last", "middle")]
+    alone = [embedder.embed(batch, layers=wanted) for batch, wanted in zip(texts, layers)]
+    with embedder._lock:
+        results, errors, threads = _waiting_calls(embedder, len(texts), lambda n: texts[n], lambda n: layers[n])
+    for thread in threads:
+        thread.join(60)
+    assert errors == [None] * len(texts) and embedder._waiting == []
+    for got, expected in zip(results, alone):
+        assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-5)
+
+
 def test_a_failed_shared_forward_pass_fails_every_call_in_it_and_the_next_calls_work():
     embedder = TextEmbedder()
     forward = embedder._forward
 
-    def failing(batch):
+    def failing(batch, layers):
         raise RuntimeError("out of memory")
 
     embedder._forward = failing

@@ -48,6 +48,11 @@ class LinearHead:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         features = _matrix(features)
+        fitted_width = getattr(self.model_, "n_features_in_", None)
+        if fitted_width is not None and isinstance(features, np.ndarray) and features.shape[1] > fitted_width:
+            # a head fitted on the encoder's last layer alone, before the middle layer's vectors joined them
+            # (after the last layer's: text_encoders.LAST_AND_MIDDLE): it reads the block it learned
+            features = features[:, :fitted_width]
         probabilities = np.zeros((features.shape[0], len(self.classes)))
         if self.model_ is None:
             probabilities[:, self.seen_classes_[0]] = 1.0

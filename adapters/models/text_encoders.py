@@ -88,19 +88,26 @@ def _batches_by_length(items: Sequence, size: int):
         yield positions, [items[i] for i in positions]
 
 
+#: the encoder's layers whose mean-pooled token states make a text's vector: its last layer (a sentence encoder's
+#: output), by default; LAST_AND_MIDDLE puts the middle layer's beside it (adapters/tasks/text_classification.py)
+LAST_LAYER, LAST_AND_MIDDLE = ("last",), ("last", "middle")
+
+
 class _EmbedRequest:
     """A few texts waiting to be embedded together with other requests' texts (see TextEmbedder.embed)."""
 
-    __slots__ = ("texts", "vectors", "error")
+    __slots__ = ("texts", "layers", "vectors", "error")
 
-    def __init__(self, texts: list[str]):
+    def __init__(self, texts: list[str], layers: tuple[str, ...]):
         self.texts = texts
+        self.layers = layers
         self.vectors: np.ndarray | None = None
         self.error: BaseException | None = None
 
 
 class TextEmbedder:
-    """Mean-pooled, L2-normalised sentence embeddings from a transformers encoder."""
+    """Mean-pooled, L2-normalised sentence embeddings from a transformers encoder: of its last layer, or of
+    several layers side by side (`layers`: "last", "middle"; each block normalised, the last layer's first)."""
 
     # Calls of at most this many texts (a /predict as an annotator opens a task) are embedded together
     # with the other such calls waiting meanwhile, in one forward pass.
@@ -122,40 +129,45 @@ class TextEmbedder:
         self._waiting: list[_EmbedRequest] = []
         self._waiting_lock = threading.Lock()
 
-    def embed(self, texts: Sequence[str], progress: Progress = no_progress) -> np.ndarray:
-        texts = list(texts)
+    def dimensions(self, layers: tuple[str, ...] = LAST_LAYER) -> int:
+        return self.model.config.hidden_size * len(layers)
+
+    def embed(self, texts: Sequence[str], progress: Progress = no_progress,
+              layers: tuple[str, ...] = LAST_LAYER) -> np.ndarray:
+        texts, layers = list(texts), tuple(layers)
         if 0 < len(texts) <= self.COALESCE_MAX_TEXTS:
-            return self._embed_with_others(texts)
-        vectors = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+            return self._embed_with_others(texts, layers)
+        vectors = np.zeros((len(texts), self.dimensions(layers)), dtype=np.float32)
         progress("embedding texts", 0, len(texts))
         done = 0
         for positions, batch in _batches_by_length(texts, self.batch_size):
             # Held per batch, not per call: a /predict of one text waits one batch of a training's embedding.
             with self._lock:
-                vectors[positions] = self._forward(batch)
+                vectors[positions] = self._forward(batch, layers)
             done += len(batch)
             progress("embedding texts", done, len(texts))
         return vectors
 
-    def _embed_with_others(self, texts: list[str]) -> np.ndarray:
+    def _embed_with_others(self, texts: list[str], layers: tuple[str, ...]) -> np.ndarray:
         """Embed a few texts; whichever waiting call gets the encoder embeds every waiting call's texts at once.
 
         Under 4 concurrent /predict requests, four passes of one text each queue behind one another
         (about 10 ms each on 2 cores); one pass of four texts costs little more than one of one.
         """
-        request = _EmbedRequest(texts)
+        request = _EmbedRequest(texts, layers)
         with self._waiting_lock:
             self._waiting.append(request)
         with self._lock:
             if request.vectors is None and request.error is None:
-                with self._waiting_lock:
-                    batch, self._waiting = self._waiting, []
+                with self._waiting_lock:  # the waiting calls that want the same layers (the others wait their turn)
+                    batch = [waiting for waiting in self._waiting if waiting.layers == layers]
+                    self._waiting = [waiting for waiting in self._waiting if waiting.layers != layers]
                 try:
                     # One CPU thread for these few texts: another core serves the other requests' HTTP and
                     # JSON meanwhile (benchmarks/RESULTS.md 20, /predict under 4 clients). torch's thread
                     # count is process-wide: a training's torch work elsewhere runs on one thread meanwhile.
                     with torch_threads(1) if self.device == "cpu" else nullcontext():
-                        vectors = self._forward([text for waiting in batch for text in waiting.texts])
+                        vectors = self._forward([text for waiting in batch for text in waiting.texts], layers)
                 except BaseException as error:
                     for waiting in batch:
                         waiting.error = error
@@ -168,17 +180,31 @@ class TextEmbedder:
             raise request.error
         return request.vectors
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    def _layer_index(self, layer: str) -> int:
+        """Index into the encoder's hidden states (0: the token embeddings) of "last" or "middle"."""
+        count = self.model.config.num_hidden_layers
+        if layer == "last":
+            return count
+        if layer == "middle":
+            return max(1, count // 2)
+        raise ValueError(f"unknown encoder layer {layer!r}: use 'last' or 'middle'")
+
+    def _forward(self, texts: list[str], layers: tuple[str, ...] = LAST_LAYER) -> np.ndarray:
         """One forward pass over `texts`; the caller holds self._lock."""
         import torch
 
         with torch.inference_mode():
             encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                      return_tensors="pt").to(self.device)
-            hidden = self.model(**encoded).last_hidden_state
-            mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
+            if layers == LAST_LAYER:
+                states = [self.model(**encoded).last_hidden_state]
+            else:
+                hidden_states = self.model(**encoded, output_hidden_states=True).hidden_states
+                states = [hidden_states[self._layer_index(layer)] for layer in layers]
+            mask = encoded["attention_mask"].unsqueeze(-1).to(states[0].dtype)
+            pooled = [torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=1)
+                      for hidden in states]
+            return torch.cat(pooled, dim=1).cpu().numpy()
 
 
 class FineTunedTextClassifier:

@@ -17,12 +17,15 @@ import json
 import os
 from typing import Any, Sequence
 
+import numpy as np
+
 from relabel.adapters.base import Progress, no_progress
 from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS, object_text, text_or_empty
 from relabel.adapters.models.text_classifiers import (EmbeddingTfidfEnsemble, FineTunedWithEnsemble, LinearHead,
                                                       TextFeatures)
 from relabel.adapters.models.embedding_cache import cached_embeddings
-from relabel.adapters.models.text_encoders import DEFAULT_ENCODER, FineTunedTextClassifier, shared_embedder
+from relabel.adapters.models.text_encoders import (DEFAULT_ENCODER, LAST_AND_MIDDLE, LAST_LAYER,
+                                                  FineTunedTextClassifier, shared_embedder)
 from relabel.adapters.tasks.classification import ClassificationAdapter
 
 MODES = ("ensemble", "embedding", "finetune", "finetune_ensemble")
@@ -51,14 +54,17 @@ def mode_for_device(mode: str, device: str) -> str:
 
 
 def embed_texts(texts: Sequence[str], encoder: str, device: str, cache_dir: str | None,
-                progress: Progress = no_progress) -> tuple[Any, int]:
-    """(sentence embeddings of `texts`, how many had to be embedded): from the project's cache in
-    `cache_dir` where a text was embedded before by the same encoder (None: embed every text)."""
+                progress: Progress = no_progress, layers: tuple[str, ...] = LAST_LAYER) -> tuple[Any, int]:
+    """(sentence embeddings of `texts` from the encoder's `layers`, how many had to be embedded): from the
+    project's cache in `cache_dir` where a text was embedded before alike (None: embed every text)."""
     embedder = shared_embedder(encoder, device)
+
+    def embed(batch, batch_progress):
+        return embedder.embed(batch, batch_progress, layers=layers)
     if cache_dir:
-        return cached_embeddings(embedder.embed, list(texts), cache_dir, f"{embedder.path}|{embedder.max_length}",
-                                 progress)
-    return embedder.embed(texts, progress), len(texts)
+        key = f"{embedder.path}|{embedder.max_length}" + ("" if tuple(layers) == LAST_LAYER else f"|{'+'.join(layers)}")
+        return cached_embeddings(embed, list(texts), cache_dir, key, progress)
+    return embed(texts, progress), len(texts)
 
 
 class TextClassificationAdapter(ClassificationAdapter):
@@ -69,7 +75,7 @@ class TextClassificationAdapter(ClassificationAdapter):
     def __init__(self, label_config: str, *, mode: str = AUTO_MODE, encoder: str | None = None,
                  epochs: int = 2, batch_size: int = 32, learning_rate: float = 1e-4, regularization: float = 1.0,
                  tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0,
-                 feature_cache_dir: str | None = None):
+                 feature_cache_dir: str | None = None, embedding_layers: Sequence[str] = LAST_AND_MIDDLE):
         super().__init__(label_config)
         if mode not in MODES + (AUTO_MODE,):
             raise ValueError(f"text classification mode (RELABEL_TEXT_MODE) must be one of {(AUTO_MODE,) + MODES}, "
@@ -83,6 +89,9 @@ class TextClassificationAdapter(ClassificationAdapter):
         self.tfidf_regularization = tfidf_regularization
         self.device = device
         self.seed = seed
+        # the encoder's layers whose mean-pooled states the heads read, the last layer's first (the middle one's beside
+        # it lifts detection F1 in 12 of 14 noise settings, AUPRC in all: benchmarks/RESULTS.md 28)
+        self.embedding_layers = tuple(embedding_layers)
         # where the backend's training keeps this project's embeddings (adapters.models.embedding_cache);
         # None (/predict, benchmarks): embed every time
         self.feature_cache_dir = feature_cache_dir
@@ -100,6 +109,8 @@ class TextClassificationAdapter(ClassificationAdapter):
 
     def settings(self) -> dict:
         settings = {"mode": self.mode, "encoder": self.encoder, "seed": self.seed}
+        if self.mode != "finetune":
+            settings.update(embedding_layers="+".join(self.embedding_layers))
         if self.mode in ("finetune", "finetune_ensemble"):
             settings.update(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate)
         if self.mode != "finetune":
@@ -124,14 +135,16 @@ class TextClassificationAdapter(ClassificationAdapter):
         if self.mode == "finetune":
             return list(inputs)
         embeddings, self.texts_embedded_ = embed_texts(inputs, self.encoder, self.device, self.feature_cache_dir,
-                                                       progress)
+                                                       progress, self.embedding_layers)
         return embeddings if self.mode == "embedding" else TextFeatures(list(inputs), embeddings)
 
     def similarity_vectors(self, features: Any) -> Any:
-        """The sentence embeddings (the fine-tuned mode embeds nothing: None)."""
-        if isinstance(features, TextFeatures):
-            return features.embeddings
-        return features if self.mode == "embedding" else None
+        """The encoder's sentence embeddings, its last layer's (the fine-tuned mode embeds nothing: None)."""
+        embeddings = features.embeddings if isinstance(features, TextFeatures) else \
+            features if self.mode == "embedding" else None
+        if embeddings is None:
+            return None
+        return np.asarray(embeddings)[:, :np.shape(embeddings)[1] // len(self.embedding_layers)]
 
     def new_model(self) -> Any:
         if self.mode == "embedding":
@@ -147,7 +160,8 @@ class TextClassificationAdapter(ClassificationAdapter):
 
     def save_model(self, model: Any, directory: str) -> None:
         with open(os.path.join(directory, "text_model.json"), "w") as file:
-            json.dump({"mode": self.mode, "encoder": self.encoder, "classes": self.classes}, file)
+            json.dump({"mode": self.mode, "encoder": self.encoder, "classes": self.classes,
+                       "embedding_layers": list(self.embedding_layers)}, file)
         import joblib
 
         if self.mode == "finetune":
@@ -164,6 +178,11 @@ class TextClassificationAdapter(ClassificationAdapter):
         if saved["mode"] != self.mode or saved["encoder"] != self.encoder:
             raise ValueError(f"model in {directory} was trained with mode={saved['mode']} encoder={saved['encoder']}, "
                              f"but the backend is configured for mode={self.mode} encoder={self.encoder}")
+        trained_layers = tuple(saved.get("embedding_layers", LAST_LAYER))  # (saved before 2026-12-07: the last)
+        if saved["mode"] != "finetune" and self.embedding_layers[:len(trained_layers)] != trained_layers:
+            # (a head of the last layer alone reads the first block of wider vectors: LinearHead.predict)
+            raise ValueError(f"model in {directory} reads the encoder layers {'+'.join(trained_layers)}, but the "
+                             f"backend embeds {'+'.join(self.embedding_layers)}: train a new model")
         if saved["classes"] != self.classes:
             raise ValueError(f"model in {directory} predicts the labels {saved['classes']}, but the labeling config "
                              f"<Choices name={self.from_name!r}> now has {self.classes}: train a new model")
