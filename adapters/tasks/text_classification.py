@@ -89,8 +89,8 @@ class TextClassificationAdapter(ClassificationAdapter):
         self.tfidf_regularization = tfidf_regularization
         self.device = device
         self.seed = seed
-        # the encoder's layers whose mean-pooled states the heads read, the last layer's first (the middle one's beside
-        # it lifts detection F1 in 12 of 14 noise settings, AUPRC in all: benchmarks/RESULTS.md 28)
+        # the encoder's layers whose mean-pooled states the heads read, the last layer's first (the middle one's
+        # beside it: detection F1 up in 13 of 14 noise settings, -0.008 in one, AUPRC never lower; RESULTS.md 28)
         self.embedding_layers = tuple(embedding_layers)
         # where the backend's training keeps this project's embeddings (adapters.models.embedding_cache);
         # None (/predict, benchmarks): embed every time
