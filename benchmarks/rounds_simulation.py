@@ -184,6 +184,9 @@ def main() -> None:
     parser.add_argument("--one-pass", action="store_true",
                         help="one out-of-fold pass, as before 2026-12-04 (default: the product's second pass where its "
                              "mode has one)")
+    parser.add_argument("--embedding-layers", default="",
+                        help="encoder layers the heads read, e.g. 'last' (the default before 2026-12-07); "
+                             "empty: the product's default")
     parser.add_argument("--limit", type=int, help="use only the first N train questions (quick check)")
     parser.add_argument("--confirmation-margin", type=float, help="override FlagOptions().confirmation_margin")
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")
@@ -196,7 +199,9 @@ def main() -> None:
     texts, truth = texts[:args.limit], truth[:args.limit]
     test_texts, test_truth = load_trec(args.data / "test.txt")
     noisy, flipped = flip_uniformly(truth, TREC_CLASSES, args.noise, args.seed)
-    adapter = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": args.mode, "seed": args.seed}})
+    layers = {"embedding_layers": args.embedding_layers.split(",")} if args.embedding_layers else {}
+    adapter = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": args.mode, "seed": args.seed,
+                                                                         **layers}})
     default = FlagOptions()
     args.margin = default.confirmation_margin if args.confirmation_margin is None else args.confirmation_margin
     default = dataclasses.replace(default, confirmation_margin=args.margin)
@@ -240,7 +245,8 @@ def main() -> None:
 
     print(f"TREC train: {len(texts)} questions, {flipped.sum()} labels flipped ({args.noise:.0%} uniform), "
           f"annotator accuracy {args.annotator_accuracy:.0%}, mode {args.mode}, {args.folds} folds x "
-          f"{args.repeats} repeats, seed {args.seed}; our default: {default}; "
+          f"{args.repeats} repeats, encoder layers {args.embedding_layers or 'default'}, seed {args.seed}; "
+          f"our default: {default}; "
           f"embedding {len(texts) + len(test_texts)} texts took {embedding_seconds:.1f} s\n")
     header = ["strategy", "round", "label accuracy", "shown this round", "shown cumulative (% of dataset)",
               "flag precision", "test accuracy (fast model)"] + (["test accuracy (fine-tuned)"] if finetune else []) \
