@@ -20,6 +20,13 @@ def label_config(classes: list[str]) -> str:
             + "".join(f'<Choice value="{c}"/>' for c in classes) + "</Choices></View>")
 
 
+def text_classification_options(mode: str, seed: int, embedding_layers: str = "") -> dict:
+    """The text adapter's options for a benchmark run: `embedding_layers` "last" or "last,middle" (empty: the
+    product's default)."""
+    layers = {"embedding_layers": embedding_layers.split(",")} if embedding_layers else {}
+    return {"text-classification": {"mode": mode, "seed": seed, **layers}}
+
+
 def load_trec(path: Path) -> tuple[list[str], list[str]]:
     """(questions, labels) of a TREC file of `LABEL:question` lines."""
     texts, labels = [], []

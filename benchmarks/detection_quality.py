@@ -32,7 +32,7 @@ from relabel.adapters.data.folds import (in_sample_outputs, outputs_without_susp
                                          repeated_out_of_fold_outputs, take)
 from relabel.adapters.noise.flags import FlagOptions
 from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TEXT_NOISE_KINDS, TREC_CLASSES, label_config,
-                                 load_amazon_reviews, load_trec)
+                                 load_amazon_reviews, load_trec, text_classification_options)
 from relabel.adapters.noise.knn import combine_probabilities, neighbour_label_probabilities
 
 EXTRA_RULES = {
@@ -170,9 +170,8 @@ def main() -> None:
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in options.datasets.split(","):
         texts, labels, classes = load_dataset(name, options.trec)
-        layers = {"embedding_layers": options.embedding_layers.split(",")} if options.embedding_layers else {}
-        adapter = adapter_for_config(label_config(classes),
-                                     {"text-classification": {"mode": options.mode, "seed": options.seed, **layers}})
+        adapter = adapter_for_config(label_config(classes), text_classification_options(
+            options.mode, options.seed, options.embedding_layers))
         started = time.perf_counter()
         features = adapter.featurize(texts)
         vectors = adapter.similarity_vectors(features)

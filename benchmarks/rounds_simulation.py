@@ -34,7 +34,8 @@ import numpy as np
 from relabel.adapters import adapter_for_config
 from relabel.adapters.data.folds import outputs_without_suspects, repeated_out_of_fold_outputs, take
 from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
-from benchmarks.datasets import DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec
+from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec,
+                                 text_classification_options)
 
 LABEL_CONFIG = label_config(TREC_CLASSES)
 
@@ -199,9 +200,7 @@ def main() -> None:
     texts, truth = texts[:args.limit], truth[:args.limit]
     test_texts, test_truth = load_trec(args.data / "test.txt")
     noisy, flipped = flip_uniformly(truth, TREC_CLASSES, args.noise, args.seed)
-    layers = {"embedding_layers": args.embedding_layers.split(",")} if args.embedding_layers else {}
-    adapter = adapter_for_config(LABEL_CONFIG, {"text-classification": {"mode": args.mode, "seed": args.seed,
-                                                                         **layers}})
+    adapter = adapter_for_config(LABEL_CONFIG, text_classification_options(args.mode, args.seed, args.embedding_layers))
     default = FlagOptions()
     args.margin = default.confirmation_margin if args.confirmation_margin is None else args.confirmation_margin
     default = dataclasses.replace(default, confirmation_margin=args.margin)
