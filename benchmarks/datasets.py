@@ -20,11 +20,15 @@ def label_config(classes: list[str]) -> str:
             + "".join(f'<Choice value="{c}"/>' for c in classes) + "</Choices></View>")
 
 
+def embedding_layers_option(embedding_layers: str) -> dict:
+    """A text adapter's option for the encoder's layers its heads read, from a benchmark's `--embedding-layers`:
+    "last" or "last,middle" (empty: no option, the product's default)."""
+    return {"embedding_layers": embedding_layers.split(",")} if embedding_layers else {}
+
+
 def text_classification_options(mode: str, seed: int, embedding_layers: str = "") -> dict:
-    """The text adapter's options for a benchmark run: `embedding_layers` "last" or "last,middle" (empty: the
-    product's default)."""
-    layers = {"embedding_layers": embedding_layers.split(",")} if embedding_layers else {}
-    return {"text-classification": {"mode": mode, "seed": seed, **layers}}
+    """The text adapter's options for a benchmark run (see `embedding_layers_option`)."""
+    return {"text-classification": {"mode": mode, "seed": seed, **embedding_layers_option(embedding_layers)}}
 
 
 def load_trec(path: Path) -> tuple[list[str], list[str]]:

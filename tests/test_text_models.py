@@ -56,6 +56,35 @@ def test_a_head_trained_on_the_last_layer_alone_still_predicts_and_a_narrower_ba
         before.load_model(str(tmp_path))
 
 
+HEADS_CONFIGS = {  # the task types whose models are heads over the text features (adapters/tasks/text_heads.py)
+    "multi-label tags": ('<View><Text name="text" value="$text"/><Choices name="tags" toName="text" choice="multiple">'
+                         '<Choice value="sports"/><Choice value="weather"/></Choices></View>'),
+    "numbers": '<View><Text name="text" value="$text"/><Number name="score" toName="text" min="0" max="10"/></View>',
+}
+
+
+@pytest.mark.parametrize("kind", HEADS_CONFIGS)
+def test_text_heads_read_two_layers_and_a_model_of_the_last_layer_alone_still_predicts(tmp_path, kind):
+    rows = make_dataset(n_items=40, noise_rate=0.0, seed=5)
+    texts = [r["text"] for r in rows]
+    targets = ([[r["label"]] if r["label"] in ("sports", "weather") else [] for r in rows] if kind == "multi-label tags"
+               else [float(len(r["text"]) % 11) for r in rows])
+    config = HEADS_CONFIGS[kind]
+    now = adapter_for_config(config, {})
+    before = adapter_for_config(config, {now.name: {"embedding_layers": ["last"]}})
+    assert now.embedding_layers == ("last", "middle") and now.settings() != before.settings()  # a new version
+    assert np.shape(now.featurize(texts).embeddings) == (40, 768)
+    assert np.shape(now.similarity_vectors(now.featurize(texts))) == (40, 384)  # the last layer's, as before
+    old_model = before.new_model().fit(before.featurize(texts), targets)
+    before.save_model(old_model, str(tmp_path))
+    loaded = now.load_model(str(tmp_path))  # a model stored before the middle layer joined: /predict goes on
+    assert np.allclose(loaded.predict(now.featurize(texts)), old_model.predict(before.featurize(texts)), atol=1e-6)
+
+    now.save_model(now.new_model().fit(now.featurize(texts), targets), str(tmp_path))
+    with pytest.raises(ValueError, match=r"reads the encoder layers last\+middle, but the backend embeds last"):
+        before.load_model(str(tmp_path))
+
+
 def test_texts_embedded_by_length_come_back_in_their_own_order():
     embedder = TextEmbedder(batch_size=4)
     texts = [f"{'a very long and winding sentence about the weather ' * (i % 5)}question number {i}?"

@@ -21,6 +21,16 @@ def _matrix(features):
     return features if issparse(features) else np.asarray(features)
 
 
+def fitted_block(features, model):
+    """The columns a fitted scikit-learn `model` learned from: a head fitted on the encoder's last layer alone,
+    before the middle layer's vectors joined them (after the last layer's: text_encoders.LAST_AND_MIDDLE),
+    reads the block it learned. Sparse features (TF-IDF) are never sliced."""
+    fitted_width = getattr(model, "n_features_in_", None)
+    if fitted_width is not None and isinstance(features, np.ndarray) and features.shape[1] > fitted_width:
+        return features[:, :fitted_width]
+    return features
+
+
 class LinearHead:
     """Multinomial logistic regression over fixed features (dense or sparse), predicting all `classes`.
 
@@ -47,12 +57,7 @@ class LinearHead:
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        features = _matrix(features)
-        fitted_width = getattr(self.model_, "n_features_in_", None)
-        if fitted_width is not None and isinstance(features, np.ndarray) and features.shape[1] > fitted_width:
-            # a head fitted on the encoder's last layer alone, before the middle layer's vectors joined them
-            # (after the last layer's: text_encoders.LAST_AND_MIDDLE): it reads the block it learned
-            features = features[:, :fitted_width]
+        features = fitted_block(_matrix(features), self.model_)
         probabilities = np.zeros((features.shape[0], len(self.classes)))
         if self.model_ is None:
             probabilities[:, self.seen_classes_[0]] = 1.0

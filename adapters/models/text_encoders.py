@@ -93,6 +93,20 @@ def _batches_by_length(items: Sequence, size: int):
 LAST_LAYER, LAST_AND_MIDDLE = ("last",), ("last", "middle")
 
 
+def last_layer_vectors(embeddings, layers: Sequence[str]) -> np.ndarray:
+    """The last layer's block of vectors embedded from the encoder's `layers` (the last layer's come first)."""
+    embeddings = np.asarray(embeddings)
+    return embeddings[:, :embeddings.shape[1] // len(layers)]
+
+
+def layers_problem(trained: Sequence[str], embedded: Sequence[str]) -> str | None:
+    """Why heads trained on the encoder's `trained` layers cannot read vectors of the `embedded` ones (None: they
+    can; heads of the last layer alone read the first block of wider vectors: text_classifiers.fitted_block)."""
+    if tuple(embedded)[:len(trained)] == tuple(trained):
+        return None
+    return f"it reads the encoder layers {'+'.join(trained)}, but the backend embeds {'+'.join(embedded)}"
+
+
 class _EmbedRequest:
     """A few texts waiting to be embedded together with other requests' texts (see TextEmbedder.embed)."""
 

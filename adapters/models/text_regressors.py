@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from relabel.adapters.models.text_classifiers import TextFeatures
+from relabel.adapters.models.text_classifiers import TextFeatures, fitted_block
 
 
 class RidgeEnsemble:
@@ -30,7 +30,7 @@ class RidgeEnsemble:
     def predict(self, features: TextFeatures) -> np.ndarray:
         if not len(features):
             return np.zeros(0)
-        values = (self.embedding_head_.predict(np.asarray(features.embeddings))
+        values = (self.embedding_head_.predict(fitted_block(np.asarray(features.embeddings), self.embedding_head_))
                   + self.tfidf_head_.predict(self.vectorizer_.transform(features.texts))) / 2
         return np.clip(values, self.lowest if self.lowest is not None else -np.inf,
                        self.highest if self.highest is not None else np.inf)

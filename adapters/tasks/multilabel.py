@@ -16,6 +16,7 @@ import numpy as np
 from relabel.adapters.base import ControlOnObject, Disagreement, InvalidTask, UnsupportedLabelConfig, first_control_on
 from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS
 from relabel.adapters.models.text_classifiers import OneVsRestEnsemble
+from relabel.adapters.models.text_encoders import LAST_AND_MIDDLE
 from relabel.adapters.noise.flags import FlagOptions, flag_labels
 from relabel.adapters.noise.metrics import multilabel_metrics
 from relabel.adapters.noise.multilabel import PRESENT, doubtful_tags, multilabel_flag_ingredients, tag_disagreements
@@ -168,17 +169,18 @@ class MultiLabelTextAdapter(MultiLabelTags, TextHeadsAdapter):
 
     def __init__(self, label_config: str, *, encoder: str | None = None, regularization: float = 1.0,
                  tfidf_regularization: float = 4.0, device: str = "auto", seed: int = 0,
-                 feature_cache_dir: str | None = None):
+                 feature_cache_dir: str | None = None, embedding_layers: Sequence[str] = LAST_AND_MIDDLE):
         control = self.parse_config(label_config)
         self._read_control(control)
         self._read_tags(control)
         self.regularization = regularization
         self.tfidf_regularization = tfidf_regularization
-        self._use_encoder(encoder, device, seed, feature_cache_dir)
+        self._use_encoder(encoder, device, seed, feature_cache_dir, embedding_layers)
 
     def settings(self) -> dict:
         return {"encoder": self.encoder, "regularization": self.regularization,
-                "tfidf_regularization": self.tfidf_regularization, "seed": self.seed}
+                "tfidf_regularization": self.tfidf_regularization, "seed": self.seed,
+                "embedding_layers": "+".join(self.embedding_layers)}
 
     def model_identity(self) -> dict:
         return {**super().model_identity(), "classes": self.classes}

@@ -16,6 +16,7 @@ import numpy as np
 
 from relabel.adapters.base import ControlOnObject, Disagreement, InvalidTask, UnsupportedLabelConfig, first_control_on
 from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS
+from relabel.adapters.models.text_encoders import LAST_AND_MIDDLE
 from relabel.adapters.models.text_regressors import RidgeEnsemble
 from relabel.adapters.noise.flags import FlagOptions, flag_labels
 from relabel.adapters.noise.regression import regression_flag_ingredients, regression_metrics, robust_residual_z
@@ -45,7 +46,8 @@ class RegressionTextAdapter(TextHeadsAdapter):
                                 f"{cls.name} needs a <Rating> or <Number> on a <Text>, <HyperText> or <Paragraphs>")
 
     def __init__(self, label_config: str, *, encoder: str | None = None, alpha: float = 1.0, device: str = "auto",
-                 seed: int = 0, feature_cache_dir: str | None = None):
+                 seed: int = 0, feature_cache_dir: str | None = None,
+                 embedding_layers: Sequence[str] = LAST_AND_MIDDLE):
         control = self.parse_config(label_config)
         self._read_control(control)
         attributes = control.attributes
@@ -57,11 +59,11 @@ class RegressionTextAdapter(TextHeadsAdapter):
             self.step = _number(attributes, "step")
         self.result_type = "rating" if self.is_rating else "number"
         self.alpha = alpha
-        self._use_encoder(encoder, device, seed, feature_cache_dir)
+        self._use_encoder(encoder, device, seed, feature_cache_dir, embedding_layers)
 
     def settings(self) -> dict:
         return {"encoder": self.encoder, "alpha": self.alpha, "kind": self.result_type,
-                "range": [self.lowest, self.highest]}
+                "range": [self.lowest, self.highest], "embedding_layers": "+".join(self.embedding_layers)}
 
     def model_identity(self) -> dict:
         return {**super().model_identity(), "kind": self.result_type}

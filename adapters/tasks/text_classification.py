@@ -17,7 +17,6 @@ import json
 import os
 from typing import Any, Sequence
 
-import numpy as np
 
 from relabel.adapters.base import Progress, no_progress
 from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS, object_text, text_or_empty
@@ -25,7 +24,8 @@ from relabel.adapters.models.text_classifiers import (EmbeddingTfidfEnsemble, Fi
                                                       TextFeatures)
 from relabel.adapters.models.embedding_cache import cached_embeddings
 from relabel.adapters.models.text_encoders import (DEFAULT_ENCODER, LAST_AND_MIDDLE, LAST_LAYER,
-                                                  FineTunedTextClassifier, shared_embedder)
+                                                  FineTunedTextClassifier, last_layer_vectors, layers_problem,
+                                                  shared_embedder)
 from relabel.adapters.tasks.classification import ClassificationAdapter
 
 MODES = ("ensemble", "embedding", "finetune", "finetune_ensemble")
@@ -144,7 +144,7 @@ class TextClassificationAdapter(ClassificationAdapter):
             features if self.mode == "embedding" else None
         if embeddings is None:
             return None
-        return np.asarray(embeddings)[:, :np.shape(embeddings)[1] // len(self.embedding_layers)]
+        return last_layer_vectors(embeddings, self.embedding_layers)
 
     def new_model(self) -> Any:
         if self.mode == "embedding":
@@ -178,11 +178,10 @@ class TextClassificationAdapter(ClassificationAdapter):
         if saved["mode"] != self.mode or saved["encoder"] != self.encoder:
             raise ValueError(f"model in {directory} was trained with mode={saved['mode']} encoder={saved['encoder']}, "
                              f"but the backend is configured for mode={self.mode} encoder={self.encoder}")
-        trained_layers = tuple(saved.get("embedding_layers", LAST_LAYER))  # (saved before 2026-12-07: the last)
-        if saved["mode"] != "finetune" and self.embedding_layers[:len(trained_layers)] != trained_layers:
-            # (a head of the last layer alone reads the first block of wider vectors: LinearHead.predict)
-            raise ValueError(f"model in {directory} reads the encoder layers {'+'.join(trained_layers)}, but the "
-                             f"backend embeds {'+'.join(self.embedding_layers)}: train a new model")
+        # (a model saved before 2026-12-07 names no layers: the last alone)
+        problem = layers_problem(saved.get("embedding_layers", LAST_LAYER), self.embedding_layers)
+        if saved["mode"] != "finetune" and problem:
+            raise ValueError(f"model in {directory}: {problem}: train a new model")
         if saved["classes"] != self.classes:
             raise ValueError(f"model in {directory} predicts the labels {saved['classes']}, but the labeling config "
                              f"<Choices name={self.from_name!r}> now has {self.classes}: train a new model")
