@@ -17,7 +17,6 @@ import json
 import os
 from typing import Any, Sequence
 
-
 from relabel.adapters.base import Progress, no_progress
 from relabel.adapters.data.text_objects import TEXT_OBJECT_TAGS, object_text, text_or_empty
 from relabel.adapters.models.text_classifiers import (EmbeddingTfidfEnsemble, FineTunedWithEnsemble, LinearHead,
