@@ -20,6 +20,13 @@ def label_config(classes: list[str]) -> str:
             + "".join(f'<Choice value="{c}"/>' for c in classes) + "</Choices></View>")
 
 
+def add_embedding_layers_argument(parser) -> None:
+    """A benchmark's `--embedding-layers` flag (read by `embedding_layers_option`)."""
+    parser.add_argument("--embedding-layers", default="",
+                        help="encoder layers the heads read, e.g. 'last' (the default before 2026-12-07) or "
+                             "'last,middle'; empty: the product's default")
+
+
 def embedding_layers_option(embedding_layers: str) -> dict:
     """A text adapter's option for the encoder's layers its heads read, from a benchmark's `--embedding-layers`:
     "last" or "last,middle" (empty: no option, the product's default)."""

@@ -32,7 +32,8 @@ from relabel.adapters.data.folds import (in_sample_outputs, outputs_without_susp
                                          repeated_out_of_fold_outputs, take)
 from relabel.adapters.noise.flags import FlagOptions
 from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TEXT_NOISE_KINDS, TREC_CLASSES, label_config,
-                                 load_amazon_reviews, load_trec, text_classification_options)
+                                 add_embedding_layers_argument, load_amazon_reviews, load_trec,
+                                 text_classification_options)
 from relabel.adapters.noise.knn import combine_probabilities, neighbour_label_probabilities
 
 EXTRA_RULES = {
@@ -154,9 +155,7 @@ def main() -> None:
                         help="comma-separated kind:share settings; kinds: " + ", ".join(NOISE_KINDS))
     parser.add_argument("--trec", type=Path, default=DEFAULT_TREC, help="folder with TREC train.txt")
     parser.add_argument("--mode", default="ensemble", help="text adapter mode: ensemble, embedding, finetune")
-    parser.add_argument("--embedding-layers", default="",
-                        help="encoder layers the heads read, e.g. 'last' (the default before 2026-12-07) or "
-                             "'last,middle'; empty: the product's default")
+    add_embedding_layers_argument(parser)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1, help="K-fold splits averaged for our default")
     parser.add_argument("--seed", type=int, default=0)

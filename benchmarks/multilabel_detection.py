@@ -33,7 +33,7 @@ from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_
 from relabel.adapters.noise.flags import FlagOptions
 from relabel.adapters.noise.multilabel import find_label_issues, get_label_quality_scores
 from relabel.adapters.tasks.multilabel import MultiLabelTextAdapter
-from benchmarks.datasets import embedding_layers_option
+from benchmarks.datasets import add_embedding_layers_argument, embedding_layers_option
 from benchmarks.detection_quality import scores
 from benchmarks.ner_data import CONLL_CLASSES, DEFAULT_CONLL, read_conll
 
@@ -64,9 +64,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["flip", "missing"], choices=["flip", "missing"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--embedding-layers", default="",
-                        help="encoder layers the heads read, e.g. 'last' (the default before 2026-12-07) or "
-                             "'last,middle'; empty: the product's default")
+    add_embedding_layers_argument(parser)
     args = parser.parse_args()
 
     sentences = read_conll(args.data / "train.txt", limit=args.sentences)

@@ -36,7 +36,7 @@ from relabel.adapters.data.folds import in_sample_outputs, repeated_out_of_fold_
 from relabel.adapters.noise.flags import FlagOptions
 from relabel.adapters.noise.regression import get_label_quality_scores, regression_metrics
 from relabel.adapters.tasks.regression import RegressionTextAdapter
-from benchmarks.datasets import embedding_layers_option
+from benchmarks.datasets import add_embedding_layers_argument, embedding_layers_option
 from benchmarks.detection_quality import scores
 from benchmarks.ner_data import DEFAULT_CONLL, read_conll
 
@@ -90,9 +90,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["miscount", "swap"], choices=["miscount", "swap"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--embedding-layers", default="",
-                        help="encoder layers the heads read, e.g. 'last' (the default before 2026-12-07) or "
-                             "'last,middle'; empty: the product's default")
+    add_embedding_layers_argument(parser)
     args = parser.parse_args()
 
     if args.set == "conll":

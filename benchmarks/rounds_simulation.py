@@ -34,8 +34,8 @@ import numpy as np
 from relabel.adapters import adapter_for_config
 from relabel.adapters.data.folds import outputs_without_suspects, repeated_out_of_fold_outputs, take
 from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
-from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_trec,
-                                 text_classification_options)
+from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_embedding_layers_argument, flip_uniformly,
+                                 label_config, load_trec, text_classification_options)
 
 LABEL_CONFIG = label_config(TREC_CLASSES)
 
@@ -185,9 +185,7 @@ def main() -> None:
     parser.add_argument("--one-pass", action="store_true",
                         help="one out-of-fold pass, as before 2026-12-04 (default: the product's second pass where its "
                              "mode has one)")
-    parser.add_argument("--embedding-layers", default="",
-                        help="encoder layers the heads read, e.g. 'last' (the default before 2026-12-07); "
-                             "empty: the product's default")
+    add_embedding_layers_argument(parser)
     parser.add_argument("--limit", type=int, help="use only the first N train questions (quick check)")
     parser.add_argument("--confirmation-margin", type=float, help="override FlagOptions().confirmation_margin")
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")

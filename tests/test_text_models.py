@@ -73,14 +73,15 @@ def test_text_heads_read_two_layers_and_a_model_of_the_last_layer_alone_still_pr
     now = adapter_for_config(config, {})
     before = adapter_for_config(config, {now.name: {"embedding_layers": ["last"]}})
     assert now.embedding_layers == ("last", "middle") and now.settings() != before.settings()  # a new version
-    assert np.shape(now.featurize(texts).embeddings) == (40, 768)
-    assert np.shape(now.similarity_vectors(now.featurize(texts))) == (40, 384)  # the last layer's, as before
-    old_model = before.new_model().fit(before.featurize(texts), targets)
+    features_now, features_before = now.featurize(texts), before.featurize(texts)
+    assert np.shape(features_now.embeddings) == (40, 768)
+    assert np.shape(now.similarity_vectors(features_now)) == (40, 384)  # the last layer's, as before
+    old_model = before.new_model().fit(features_before, targets)
     before.save_model(old_model, str(tmp_path))
     loaded = now.load_model(str(tmp_path))  # a model stored before the middle layer joined: /predict goes on
-    assert np.allclose(loaded.predict(now.featurize(texts)), old_model.predict(before.featurize(texts)), atol=1e-6)
+    assert np.allclose(loaded.predict(features_now), old_model.predict(features_before), atol=1e-6)
 
-    now.save_model(now.new_model().fit(now.featurize(texts), targets), str(tmp_path))
+    now.save_model(now.new_model().fit(features_now, targets), str(tmp_path))
     with pytest.raises(ValueError, match=r"reads the encoder layers last\+middle, but the backend embeds last"):
         before.load_model(str(tmp_path))
 

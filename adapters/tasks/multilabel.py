@@ -178,9 +178,8 @@ class MultiLabelTextAdapter(MultiLabelTags, TextHeadsAdapter):
         self._use_encoder(encoder, device, seed, feature_cache_dir, embedding_layers)
 
     def settings(self) -> dict:
-        return {"encoder": self.encoder, "regularization": self.regularization,
-                "tfidf_regularization": self.tfidf_regularization, "seed": self.seed,
-                "embedding_layers": "+".join(self.embedding_layers)}
+        return {**self.encoder_settings(), "regularization": self.regularization,
+                "tfidf_regularization": self.tfidf_regularization, "seed": self.seed}
 
     def model_identity(self) -> dict:
         return {**super().model_identity(), "classes": self.classes}

@@ -62,8 +62,8 @@ class RegressionTextAdapter(TextHeadsAdapter):
         self._use_encoder(encoder, device, seed, feature_cache_dir, embedding_layers)
 
     def settings(self) -> dict:
-        return {"encoder": self.encoder, "alpha": self.alpha, "kind": self.result_type,
-                "range": [self.lowest, self.highest], "embedding_layers": "+".join(self.embedding_layers)}
+        return {**self.encoder_settings(), "alpha": self.alpha, "kind": self.result_type,
+                "range": [self.lowest, self.highest]}
 
     def model_identity(self) -> dict:
         return {**super().model_identity(), "kind": self.result_type}

@@ -38,6 +38,10 @@ class TextHeadsAdapter(TaskAdapter):
         #: how many texts the last featurize had to embed (the others came from the cache)
         self.texts_embedded_: int | None = None
 
+    def encoder_settings(self) -> dict:
+        """The encoder's part of the subclasses' `settings()` (a new version when it changes)."""
+        return {"encoder": self.encoder, "embedding_layers": "+".join(self.embedding_layers)}
+
     def model_identity(self) -> dict:
         """What a saved model was trained for; loading one for anything else is refused (the encoder's layers
         are checked apart, in `load_model`: heads of the last layer alone read wider vectors)."""
