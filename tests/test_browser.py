@@ -33,8 +33,12 @@ def page():
         page.route("**/*", lambda route: route.continue_()
                    if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost")
                    or urlparse(route.request.url).scheme in ("file", "data", "blob", "about") else route.abort())
-        page.errors = []
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.errors, page.error_stacks = [], []  # the stacks say where a failure came from
+
+        def keep(error):
+            page.errors.append(str(error))
+            page.error_stacks.append(error.stack)
+        page.on("pageerror", keep)
         yield page
         browser.close()
 
@@ -209,4 +213,4 @@ def test_multi_label_and_rating_tabs_in_the_browser(label_studio, backend, page,
         # Label Studio 1.23.2's own HyperText view raises "Illegal invocation" in headless Chromium while
         # it renders the HTML (with or without scripts in it); the task renders, as the screenshot shows
         unexpected = [e for e in page.errors if not (name == "tags" and e == "Illegal invocation")]
-        assert unexpected == [], (name, page.errors)
+        assert unexpected == [], (name, page.errors, page.error_stacks)
