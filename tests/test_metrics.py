@@ -63,3 +63,12 @@ def test_agreement_interval_is_wilsons():
     share, low, high = agreement_interval(8, 10)
     assert share == 0.8 and low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
     assert agreement_interval(0, 5)[1] == 0.0 and math.isnan(agreement_interval(0, 0)[0])
+
+
+def test_agreement_interval_holds_the_share_for_every_count():
+    # 6 of 6 agreeing once gave high = 0.9999999999999999 < share = 1.0 (a CI failure in the round report).
+    for total in range(1, 120):
+        for agreeing in range(total + 1):
+            share, low, high = agreement_interval(agreeing, total)
+            assert 0.0 <= low <= share <= high <= 1.0, (agreeing, total, low, share, high)
+    assert agreement_interval(6, 6)[2] == 1.0 and agreement_interval(0, 6)[1] == 0.0

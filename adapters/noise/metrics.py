@@ -112,7 +112,8 @@ def agreement_interval(agreeing: int, total: int, z: float = 1.96) -> tuple[floa
     share = agreeing / total
     center = (share + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return share, max(0.0, center - half), min(1.0, center + half)
+    # The interval holds the share exactly; in floats, center + half comes out as 0.9999999999999999 when all agree.
+    return share, min(share, max(0.0, center - half)), max(share, min(1.0, center + half))
 
 
 def multilabel_metrics(human: np.ndarray, model: np.ndarray) -> dict:
