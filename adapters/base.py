@@ -388,6 +388,12 @@ class TaskAdapter(ABC):
         (adapters.data.folds.outputs_without_suspects). Default: no (benchmarked for text classification only)."""
         return False
 
+    def in_sample_weight_for(self, n_labeled: int) -> float | None:
+        """The share of the full-data model's own (in-sample) outputs mixed into the out-of-fold ones to rank
+        `n_labeled` labels when FlagOptions.in_sample_weight leaves it open (0: not mixed); None where the outputs
+        are no class probabilities to mix (the default)."""
+        return None
+
     def fits_in_parallel(self, n_labeled: int) -> bool:
         """Whether, on a multi-core CPU, its models for `n_labeled` labeled tasks are fitted sooner two at a time,
         one process each, than one after the other (backend.fit_processes): networks that use the cores poorly,

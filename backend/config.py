@@ -108,12 +108,15 @@ PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, 
                     # store each labeled task's neighbour vote (FlagOptions.neighbour_weight): n x n
                     # similarities, minutes at 100,000 tasks, so only for a round that mixes it in
                     "neighbour_vote": bool,
+                    # store each labeled task's output from the full-data model too, in sample
+                    # (FlagOptions.in_sample_weight; None: where the task type mixes them by default)
+                    "in_sample_outputs": bool,
                     # average the out-of-fold outputs with fold models that never learned the suspect labels
                     # (None: the task type's default, TaskAdapter.second_pass_for)
                     "second_pass": bool}
 
 #: on/off settings whose default is None (the task type decides)
-OPTIONAL_SWITCHES = ("second_pass",)
+OPTIONAL_SWITCHES = ("second_pass", "in_sample_outputs")
 
 
 def _parse(name: str, raw: str, default):
@@ -162,6 +165,7 @@ class Settings:
     ctr_epochs: int = 10
     drop_flagged_before_round: int | None = None
     neighbour_vote: bool = False
+    in_sample_outputs: bool | None = None  # None: where the adapter's in_sample_weight_for(n) is above 0
     device: str = "auto"
     max_body_mb: int = 64
     check_wait: float = 20.0
@@ -272,15 +276,20 @@ class Settings:
 
     def for_adapter(self, adapter, n_labeled: int | None = None) -> "Settings":
         """These settings with the adapter's own defaults where they leave a choice open: K of K-fold, and,
-        once the number of labeled tasks is known, where their outputs come from and whether a second pass
-        without the suspect labels follows the first."""
-        source, second_pass = self.prediction_source, self.second_pass
+        once the number of labeled tasks is known, where their outputs come from, whether a second pass
+        without the suspect labels follows the first, and whether the full-data model's in-sample outputs
+        are kept beside the out-of-fold ones (only an out-of-fold source has two to mix)."""
+        source, second_pass, in_sample = self.prediction_source, self.second_pass, self.in_sample_outputs
         if source is None and n_labeled is not None:
             source = adapter.prediction_source_for(n_labeled)
         if second_pass is None and n_labeled is not None:
             second_pass = adapter.second_pass_for(n_labeled)
+        if n_labeled is not None:
+            mixable = source == "out_of_fold" and adapter.in_sample_weight_for(n_labeled) is not None
+            in_sample = mixable and (in_sample if in_sample is not None
+                                     else bool(adapter.in_sample_weight_for(n_labeled)))
         return replace(self, n_folds=adapter.default_folds if self.n_folds is None else self.n_folds,
-                       prediction_source=source, second_pass=second_pass)
+                       prediction_source=source, second_pass=second_pass, in_sample_outputs=in_sample)
 
     def feature_cache_dir(self, project_id: int) -> str:
         """Where a project's text embeddings are kept between trainings, so unchanged texts are embedded once."""

@@ -86,6 +86,7 @@ def fingerprint(adapter: TaskAdapter, settings: Settings, label_config: str, exa
                               **({"confirmed": sorted(confirmed_ids)} if settings.second_pass and confirmed_ids
                                  else {}),
                               **({"neighbour_vote": True} if settings.neighbour_vote else {}),
+                              **({"in_sample_outputs": True} if settings.in_sample_outputs else {}),
                               **({"second_pass": settings.second_pass} if settings.second_pass is not None else {})},
                              sort_keys=True).encode())
     for example in examples:
@@ -323,6 +324,9 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
     elif settings.prediction_source == "blended":
         outputs = [adapter.blend_outputs(fold_output, full_output)
                    for fold_output, full_output in zip(outputs, in_sample_outputs(model, labeled_features))]
+    # beside the out-of-fold outputs, for a round that ranks on both (relabel.rounds.scoring.mix_in_sample)
+    own_outputs = in_sample_outputs(model, labeled_features) if settings.in_sample_outputs and labeled \
+        else [None] * len(labeled)
     # Where similar items lie close (sentence embeddings): stored small, for the tab's order and for
     # carrying people's fixes to similar tasks (relabel.rounds.ordering).
     vectors = adapter.similarity_vectors(features)
@@ -350,8 +354,9 @@ def fit_and_predict(adapter: TaskAdapter, settings: Settings, labeled: list, unl
                    "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
                    "split": "evaluation" if e.task_id in evaluation_ids else "training", "vector": vector,
                    **({"neighbour_vote": vote} if vote is not None else {}),
+                   **({"in_sample_output": adapter.output_to_json(own)} if own is not None else {}),
                    **({"votes": [[who, target] for who, target in e.votes.items()]} if e.votes else {})}
-                  for e, o, vector, vote in zip(labeled, outputs, vectors, votes)],
+                  for e, o, vector, vote, own in zip(labeled, outputs, vectors, votes, own_outputs)],
         "unlabeled": [{"task": e.task_id, "output": adapter.output_to_json(o), "prediction": adapter.to_prediction(o),
                        "vector": vector} for e, o, vector in zip(unlabeled, unlabeled_outputs, vectors[len(labeled):])],
         "evaluation_model": rounded(adapter.evaluate([targets[i] for i in evaluation_rows], evaluation_outputs))

@@ -10,9 +10,10 @@ out of fold; each detector flags on those same probabilities through the product
     .venv/bin/python -m benchmarks.detection_quality --datasets trec --noise uniform:0.2 --extra-rules
 
 "our default" is the product's: in the fast mode the out-of-fold probabilities averaged with a second pass
-whose fold models never learned the labels the first pass flags (`outputs_without_suspects`); the cleanlab
-and "predicted != label" rows read the first pass, as a cleanlab user with this model would, and one more
-cleanlab row reads the second.
+whose fold models never learned the labels the first pass flags (`outputs_without_suspects`), ranked with a
+share of the full model's in-sample probabilities mixed in and as many flagged as the out-of-fold ones count
+(`relabel.rounds.scoring.mix_in_sample`); the cleanlab and "predicted != label" rows read the first pass, as a
+cleanlab user with this model would, and one more cleanlab row reads the second.
 
 Scores: precision, recall, F1 of the flagged set; AUROC and AUPRC of the label-quality ranking;
 precision@k with k the true number of wrong labels. Seconds: model fitting and detection for that
@@ -35,6 +36,7 @@ from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TEXT_NOISE_KINDS, TR
                                  add_embedding_layers_argument, load_amazon_reviews, load_trec,
                                  text_classification_options)
 from relabel.adapters.noise.knn import combine_probabilities, neighbour_label_probabilities
+from relabel.rounds.scoring import mix_in_sample, resolved_in_sample_weight
 
 EXTRA_RULES = {
     "OOF, budget = estimated errors, global": FlagOptions(flag_rule="budget", per_class=False),
@@ -126,8 +128,20 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
                                         confident_learning_filter="prune_by_noise_rate"),
                             default_seconds + vote_seconds))
     passes = " + second pass" if adapter.second_pass_for(len(noisy)) else ""
-    rows.append(row(f"our default ({options.repeats} x {options.folds}-fold{passes}, FlagOptions())", default_outputs,
-                    FlagOptions(), default_seconds))
+    default_weight = resolved_in_sample_weight(adapter, FlagOptions(), len(noisy), in_sample)
+    for weight in sorted(({float(w) for w in options.in_sample_weights.split(",") if w} | {0.0}) - {default_weight}):
+        # the round's own path (relabel.rounds.scoring): ranked on the mix, the budget counted out of fold
+        ranked, flag_with = mix_in_sample(adapter, noisy, default_outputs, in_sample,
+                                          FlagOptions(in_sample_weight=weight))
+        name = "out of fold alone (in-sample weight 0)" if weight == 0 else \
+            f"default outputs + in-sample (weight {weight}), budget counted out of fold"
+        rows.append(row(name, ranked, flag_with, default_seconds + (in_sample_seconds if weight else 0.0)))
+    # the round's path: its outputs, with the task type's share of the full model's in-sample ones mixed in
+    ranked, flag_with = mix_in_sample(adapter, noisy, default_outputs, in_sample,
+                                      FlagOptions(in_sample_weight=default_weight))
+    mixed = f", in-sample weight {default_weight}" if default_weight else ""
+    rows.append(row(f"our default ({options.repeats} x {options.folds}-fold{passes}{mixed}, FlagOptions())", ranked,
+                    flag_with, default_seconds + (in_sample_seconds if default_weight else 0.0)))
 
     # Not the noise's own generator (seeded alike): its first draw would pick many of the noisy items
     # (seen on digits: random precision 0.38 at 20% noise).
@@ -163,6 +177,10 @@ def main() -> None:
     parser.add_argument("--neighbour-weights", default="0.3,0.5",
                         help="comma-separated weights of the neighbour vote mixed into the OOF probabilities ('' = none)")
     parser.add_argument("--neighbours", type=int, default=10, help="k of the neighbour vote")
+    parser.add_argument("--in-sample-weights", default="",
+                        help="comma-separated shares of the full model's in-sample outputs mixed into the default's "
+                             "outputs, each a row beside the default (which mixes the mode's own share; a row with "
+                             "weight 0 is always added where that share is above 0)")
     options = parser.parse_args()
 
     lines = ["| data | noise | detector | flagged | precision | recall | F1 | AUROC | AUPRC | P@k | seconds |",

@@ -7,8 +7,9 @@ product's model out of fold on the current labels, flags labels with the product
 annotator and takes its answers as the new labels. The annotator gives the true label with
 probability --annotator-accuracy; otherwise it follows the model's suggestion when that is wrong,
 else picks a random other class. Strategies: no re-label, random items (same number shown as our
-default), our default (FlagOptions() with the memory of human confirmations), cleanlab's
-flags (confident learning, prune_by_noise_rate, no memory). Prints a Markdown table.
+default), our default (FlagOptions() with the memory of human confirmations; in the fast mode ranked with the
+in-sample outputs mixed in), the same ranked out of fold alone, cleanlab's flags (confident learning,
+prune_by_noise_rate, no memory). Prints a Markdown table.
 
     .venv/bin/python -m benchmarks.rounds_simulation [--data ../shared/data/trec] [--noise 0.2]
         [--rounds 3] [--annotator-accuracy 0.95] [--seed 0] [--folds 5] [--repeats 1]
@@ -34,10 +35,13 @@ import numpy as np
 from relabel.adapters import adapter_for_config
 from relabel.adapters.data.folds import outputs_without_suspects, repeated_out_of_fold_outputs, take
 from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
+from relabel.rounds.scoring import mix_in_sample, resolved_in_sample_weight
 from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_embedding_layers_argument, flip_uniformly,
                                  label_config, load_trec, text_classification_options)
 
 LABEL_CONFIG = label_config(TREC_CLASSES)
+#: the default before 2026-12-07: ranked by the out-of-fold outputs alone, no in-sample outputs mixed in
+OUT_OF_FOLD_ALONE = "out of fold alone (no in-sample mix)"
 
 
 @dataclasses.dataclass
@@ -135,7 +139,13 @@ def run_strategy(strategy: Strategy, adapter: Any, features: Any, test_features:
             outputs = outputs_without_suspects(adapter.new_model, features, labels, outputs,
                                                adapter.suspect_labels(labels, outputs), args.folds, args.repeats,
                                                adapter.average_outputs, args.seed)
-        found = adapter.find_disagreements(list(range(n)), labels, outputs, strategy.options or FlagOptions())
+        options = strategy.options or FlagOptions()
+        weight = resolved_in_sample_weight(adapter, options, n, in_sample=[])
+        if weight:  # as the round does (relabel.rounds.scoring): the full model's own outputs mixed in to rank
+            in_sample = list(adapter.new_model().fit(features, labels).predict(features))
+            outputs, options = mix_in_sample(adapter, labels, outputs, in_sample,
+                                             dataclasses.replace(options, in_sample_weight=weight))
+        found = adapter.find_disagreements(list(range(n)), labels, outputs, options)
         flagged = np.array([d.flagged for d in found])
         quality = np.array([d.label_quality for d in found])
         random_count = shown_counts[strategy.random_like][round_number - 1] if strategy.random_like else None
@@ -228,17 +238,21 @@ def main() -> None:
 
     strategies = [Strategy("no re-label", relabel=False),
                   Strategy("our default", default, memory=True),
+                  Strategy(OUT_OF_FOLD_ALONE, dataclasses.replace(default, in_sample_weight=0.0), memory=True),
                   Strategy("random re-label, same budget", random_like="our default"),
                   Strategy("cleanlab flags", FlagOptions(flag_rule="confident_learning",
                                                               confident_learning_filter="prune_by_noise_rate"))]
+    if not adapter.in_sample_weight_for(len(texts)):
+        strategies.pop(2)  # the same as our default in this mode
     if args.only_default:
-        strategies = strategies[:2]
+        strategies = [s for s in strategies if s.name in ("no re-label", "our default", OUT_OF_FOLD_ALONE)]
     if args.extra_rows:
         strategies.append(Strategy("OOF predicted != label", FlagOptions(flag_rule="disagreement")))
     shown_counts: dict[str, list[int]] = {}
     results = {s.name: run_strategy(s, adapter, features, test_features, noisy, truth, test_truth, start, args,
                                     shown_counts, finetune) for s in strategies}
-    order = ["no re-label", "random re-label, same budget", "our default", "cleanlab flags", "OOF predicted != label"]
+    order = ["no re-label", "random re-label, same budget", "our default", OUT_OF_FOLD_ALONE, "cleanlab flags",
+             "OOF predicted != label"]
 
     print(f"TREC train: {len(texts)} questions, {flipped.sum()} labels flipped ({args.noise:.0%} uniform), "
           f"annotator accuracy {args.annotator_accuracy:.0%}, mode {args.mode}, {args.folds} folds x "

@@ -117,13 +117,14 @@ def test_project_settings_override_the_defaults_per_project(client):
     assert client.get("/projects/4/settings").get_json() == {
         "overrides": {}, "effective": {"n_folds": None, "n_repeats": 1, "prediction_source": None, "seed": 0,
                                        "drop_flagged_before_round": None, "neighbour_vote": False,
-                                       "second_pass": None}}
+                                       "in_sample_outputs": None, "second_pass": None}}
     answer = client.put("/projects/4/settings", json={"n_folds": 3, "n_repeats": 2, "prediction_source": "in_sample",
                                                       "seed": None})
     assert answer.get_json() == {"overrides": {"n_folds": 3, "n_repeats": 2, "prediction_source": "in_sample"},
                                  "effective": {"n_folds": 3, "n_repeats": 2, "prediction_source": "in_sample",
                                                "seed": 0, "drop_flagged_before_round": None,
-                                               "neighbour_vote": False, "second_pass": None}}
+                                               "neighbour_vote": False, "in_sample_outputs": None,
+                                               "second_pass": None}}
     assert client.get("/projects/5/settings").get_json()["overrides"] == {}
     assert client.put("/projects/4/settings", json={}).get_json()["effective"]["n_folds"] is None  # the task type's own K
 
@@ -136,6 +137,7 @@ def test_project_settings_override_the_defaults_per_project(client):
     ({"prediction_source": "vibes"}, "must be one of"),
     ({"neighbour_vote": 1}, "must be a bool"),
     ({"second_pass": "yes"}, "must be a bool"),
+    ({"in_sample_outputs": "yes"}, "must be a bool"),
     ({"learning_rate": 0.1}, "unknown project setting"),
 ])
 def test_project_settings_refuse_bad_values(client, body, expected):

@@ -198,3 +198,21 @@ def test_dry_run_writes_nothing(label_studio, backend, tmp_path):
     assert state() == before
     assert round_tabs(label_studio, project_id) == {}
     assert api(label_studio, "GET", "/api/ml", params={"project": project_id}) == []
+
+
+def test_in_sample_outputs_mixed_in_rank_and_the_out_of_fold_ones_count(label_studio, backend, tmp_path):
+    project_id, _ = create_noisy_project(label_studio, "in-sample mix", n_items=40, seed=4)
+    result = sync_round(label_studio, backend, project_id, tmp_path, "--dry-run", "--in-sample-weight", "0.5")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "round-1-dry-run" / "report.json").read_text())
+    assert report["detection"]["in_sample_weight"] == 0.5 and report["detection"]["budget"] is None
+    # as many flagged as the out-of-fold outputs estimate wrong (the report's rate), ranked on the mix
+    assert report["flagged"] == round(report["estimated_noise_rate"] * report["labeled"]) > 0
+    stored = requests.get(f"{backend.url}/projects/{project_id}/predictions",
+                          params={"model_version": report["model_version"]}, timeout=30).json()
+    assert all(len(item["in_sample_output"]) == len(item["output"]) for item in stored["items"])
+    # a round that does not ask stores none, and records that nothing was mixed in
+    result = sync_round(label_studio, backend, project_id, tmp_path / "plain", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    plain = json.loads((tmp_path / "plain" / "round-1-dry-run" / "report.json").read_text())
+    assert plain["detection"]["in_sample_weight"] == 0.0 and plain["model_version"] != report["model_version"]

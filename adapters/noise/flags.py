@@ -45,7 +45,11 @@ class FlagOptions:
 
     `neighbour_weight`: classification mixes this share of the neighbour vote (each task's nearest
     labeled tasks' labels, relabel.adapters.noise.knn) into the out-of-fold probabilities before flagging
-    (None: the task type's default, `TaskAdapter.default_neighbour_weight`).
+    (None: the task type's default, `TaskAdapter.default_neighbour_weight`). `in_sample_weight`: classification
+    ranks its labels by the out-of-fold probabilities with this share of the full-data model's own, in-sample
+    ones mixed in, while the default budget still counts the wrong labels on the out-of-fold ones alone (None: with
+    the budget rule the task type's default, `TaskAdapter.in_sample_weight_for`, 0 for every task type today;
+    with the other rules 0; see relabel.rounds.scoring.mix_in_sample).
     """
 
     flag_rule: str = "budget"
@@ -60,6 +64,7 @@ class FlagOptions:
     drop_quantile: float = 0.9
     segment_field: str | None = None
     neighbour_weight: float | None = None
+    in_sample_weight: float | None = None
 
     def __post_init__(self):
         for name, value, allowed in (("flag_rule", self.flag_rule, FLAG_RULES),
@@ -80,8 +85,10 @@ class FlagOptions:
             raise ValueError(f"drop_quantile must be between 0 and 1, got {self.drop_quantile}")
         if not 0 <= self.confirmation_margin <= 1:
             raise ValueError(f"confirmation_margin must be in [0, 1], got {self.confirmation_margin}")
-        if self.neighbour_weight is not None and not 0 <= self.neighbour_weight <= 1:
-            raise ValueError(f"neighbour_weight must be in [0, 1], got {self.neighbour_weight}")
+        for name in ("neighbour_weight", "in_sample_weight"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
 
 
 def flag_lowest_quality(label_quality: np.ndarray, k: int) -> Mask:

@@ -98,6 +98,10 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
                            help="classification: the share of the neighbour vote (the labels of each task's 10 "
                                 "nearest labeled tasks) mixed into the model's out-of-fold probabilities before "
                                 "flagging (0-1; default: the task type's, 0: the model alone)")
+    detection.add_argument("--in-sample-weight", type=float, default=defaults.in_sample_weight,
+                           help="classification: the share of the trained model's own (in-sample) probabilities "
+                                "mixed into the out-of-fold ones to rank the labels; the default budget still counts "
+                                "on the out-of-fold ones (0-1; default: the task type's, 0: out of fold alone)")
     parser.add_argument("--per-class", action="store_true",
                         help="also one tab per class, \"Re-label round N — <class>\", for labelers who work one class "
                              "at a time")
@@ -129,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
             budget=args.budget, quality_threshold=args.quality_threshold, per_class=not args.global_budget,
             confirmation_margin=args.confirmation_margin, bleu_threshold=args.bleu_threshold,
             drop_threshold=args.drop_threshold, drop_quantile=args.drop_quantile, segment_field=args.segment_field,
-            neighbour_weight=args.neighbour_weight)
+            neighbour_weight=args.neighbour_weight, in_sample_weight=args.in_sample_weight)
     except ValueError as error:
         parser.error(str(error))
     basic_auth_user = env("BASIC_AUTH_USER", "")

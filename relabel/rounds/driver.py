@@ -55,6 +55,7 @@ def _run_locked_round(options: RoundOptions, ls: LabelStudioClient, backend: Bac
     backend.set_project_settings(project_id, {"n_folds": options.folds, "n_repeats": options.repeats,
                                               "prediction_source": options.prediction_source,
                                               "neighbour_vote": bool(options.flags.neighbour_weight) or None,
+                                              "in_sample_outputs": bool(options.flags.in_sample_weight) or None,
                                               **policy.project_settings(round_number)})
     if options.dry_run:
         job = run_backend_job(backend, project_id, options.timeout, options.poll_interval, options.quiet,
