@@ -1,10 +1,13 @@
 # The Re-Label ML backend. Label Studio runs from its own image (see docker-compose.yml).
 FROM python:3.11-slim
 
+# OMP_WAIT_POLICY: torch's waiting threads sleep instead of spinning on cores the backend and the training
+# worker share (relabel/stack.py OPENMP_WAIT; benchmarks/RESULTS.md 33).
 ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
+    OMP_WAIT_POLICY=PASSIVE \
     MODEL_DIR=/models
 
 # OpenCV (an ultralytics dependency) needs libGL and GLib even without a screen.

@@ -173,8 +173,14 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "relabel.backend.worker"]
 
 
+#: torch's OpenMP threads sleep, not spin, while they wait: the backend and its training worker share the CPUs,
+#: and a spinning thread holds a core another process needs (30 NER training steps beside a busy torch process:
+#: 26.1 s spinning, 10.3 s sleeping; 9.3 and 8.7 s alone; benchmarks/RESULTS.md 33). The Dockerfile sets the same.
+OPENMP_WAIT = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def _backend_environment(label_studio_url: str, api_key: str, model_dir: Path, extra_env: dict | None) -> dict:
-    return {**os.environ, "LABEL_STUDIO_URL": label_studio_url, "LABEL_STUDIO_API_KEY": api_key,
+    return {**OPENMP_WAIT, **os.environ, "LABEL_STUDIO_URL": label_studio_url, "LABEL_STUDIO_API_KEY": api_key,
             "MODEL_DIR": str(model_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(extra_env or {})}
 
 

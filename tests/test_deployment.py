@@ -96,3 +96,14 @@ def test_several_backend_processes_need_the_queue():
     refused = subprocess.run([sys.executable, "-m", "relabel.backend", "--workers", "2"], env=environment,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "need REDIS_URL" in refused.stderr
+
+
+def test_the_backend_and_its_worker_let_waiting_torch_threads_sleep_as_the_image_does(monkeypatch):
+    from relabel.stack import OPENMP_WAIT, _backend_environment
+
+    dockerfile = (Path(__file__).resolve().parent.parent / "Dockerfile").read_text()
+    assert all(f"{name}={value}" in dockerfile for name, value in OPENMP_WAIT.items())
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert _backend_environment("http://ls", "t", Path("m"), None)["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # a person's own choice wins
+    assert _backend_environment("http://ls", "t", Path("m"), None)["OMP_WAIT_POLICY"] == "ACTIVE"
