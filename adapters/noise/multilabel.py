@@ -64,7 +64,9 @@ def find_label_issues(tags: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     tags, pred_probs = _check(tags, pred_probs)
     if len(tags) < 2:
         return np.zeros(len(tags), dtype=bool)
-    return np.asarray(cleanlab_issues(tag_lists(tags), np.clip(pred_probs, 1e-6, 1 - 1e-6)), dtype=bool)
+    # n_jobs=1: cleanlab's default forks a pool per call, and a fork of a process with threads (the backend's, torch's)
+    # can leave the child waiting forever on a lock another thread held (seen hanging a test worker)
+    return np.asarray(cleanlab_issues(tag_lists(tags), np.clip(pred_probs, 1e-6, 1 - 1e-6), n_jobs=1), dtype=bool)
 
 
 def multilabel_flag_ingredients(tags: np.ndarray, pred_probs: np.ndarray,

@@ -209,7 +209,15 @@ class ObjectDetectionAdapter(TaskAdapter):
         return BoxSet(output.boxes[keep], output.classes[keep], output.scores[keep])
 
     def _cleanlab_issues(self, humans: Sequence[BoxSet], outputs: Sequence[BoxSet]) -> np.ndarray:
+        from multiprocessing.pool import ThreadPool
+
+        import cleanlab.object_detection.filter as cleanlab_boxes
         from cleanlab.object_detection.filter import find_label_issues
+
+        # cleanlab forks a process pool (of one process) for each of its ten IoU thresholds; a fork of a process with
+        # threads (the backend's, torch's) can leave the child waiting forever on a lock another thread held. The
+        # pool's work is light numpy: threads do it, and no process is forked.
+        cleanlab_boxes.Pool = ThreadPool
 
         labels = [{"bboxes": _pixel_corners(h.boxes), "labels": h.classes} for h in humans]
         predictions = [np.array([np.hstack([_pixel_corners(o.boxes[o.classes == c]), o.scores[o.classes == c][:, None]])
