@@ -267,8 +267,9 @@ class Backend:
 
     def save_round(self, project_id: int, round_number: int, report: Any) -> None:
         """Keep a round's report with the project (any machine's next round reads it)."""
-        if not isinstance(report, dict) or report.get("round") != round_number or \
-                (report.get("project") or {}).get("id") != project_id or not isinstance(report.get("flagged_tasks"), list):
+        project = report.get("project") if isinstance(report, dict) else None
+        if not isinstance(project, dict) or report.get("round") != round_number or project.get("id") != project_id \
+                or not isinstance(report.get("flagged_tasks"), list):
             raise RequestError(400, f"the body must be round {round_number}'s report of project {project_id} "
                                     f"(round, project.id and flagged_tasks)")
         self.store.save_round(project_id, report)

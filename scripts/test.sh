@@ -19,8 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-# torch's OpenMP threads sleep while they wait: two workers' trainings share 2 cores, and spinning threads slowed
-# the NER round's training sevenfold beside the other worker's (benchmarks/RESULTS.md 33).
+# torch's OpenMP threads sleep while they wait: two workers' trainings share 2 cores, and spinning threads hold a
+# core the other needs (tests 11.1 against 12.0 minutes; benchmarks/RESULTS.md 33).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 # Two pytest workers (RELABEL_TEST_WORKERS; 0 runs in this process): the tests that wait on Label Studio leave a
 # core idle, and the two cores stay busy side by side (benchmarks/RESULTS.md 30: tests 37.8 -> 28.9 min on 2 cores).

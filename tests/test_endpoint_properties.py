@@ -198,3 +198,10 @@ def test_a_project_id_beyond_label_studios_is_refused(client, project_id):
     # Label Studio's ids are 64-bit; a longer one would also make a file name too long for the model store.
     for answer in (client.get(f"/projects/{project_id}/settings"), client.get(f"/versions?project={project_id}")):
         assert answer.status_code == 400 and "bad project id" in answer.get_json()["error"], answer.get_data()[:400]
+
+
+@pytest.mark.parametrize("project", ["0", 0, [0], None])
+def test_a_round_report_whose_project_is_no_object_is_refused(client, project):
+    # found by the property test on 2026-12-07: {"project": "0"} answered 500 ('str' object has no attribute 'get')
+    answer = client.put("/projects/0/rounds/1", json={"round": 1, "project": project, "flagged_tasks": []})
+    assert answer.status_code == 400 and "round 1's report of project 0" in answer.get_json()["error"]
