@@ -116,7 +116,7 @@ PROJECT_SETTINGS = {"n_folds": int, "n_repeats": int, "prediction_source": str, 
                     "second_pass": bool}
 
 #: on/off settings whose default is None (the task type decides)
-OPTIONAL_SWITCHES = ("second_pass", "in_sample_outputs")
+OPTIONAL_SWITCHES = ("second_pass",)
 
 
 def _parse(name: str, raw: str, default):

@@ -10,9 +10,10 @@ out of fold; each detector flags on those same probabilities through the product
     .venv/bin/python -m benchmarks.detection_quality --datasets trec --noise uniform:0.2 --extra-rules
 
 "our default" is the product's: in the fast mode the out-of-fold probabilities averaged with a second pass
-whose fold models never learned the labels the first pass flags (`outputs_without_suspects`), ranked with a
-share of the full model's in-sample probabilities mixed in and as many flagged as the out-of-fold ones count
-(`relabel.rounds.scoring.mix_in_sample`); the cleanlab and "predicted != label" rows read the first pass, as a
+whose fold models never learned the labels the first pass flags (`outputs_without_suspects`); where a mode's
+default mixes in a share of the full model's in-sample probabilities (none today; `--in-sample-weights` adds
+such rows), it is ranked on the mix and as many are flagged as the out-of-fold ones count
+(`relabel.rounds.scoring.mix_in_sample`). The cleanlab and "predicted != label" rows read the first pass, as a
 cleanlab user with this model would, and one more cleanlab row reads the second.
 
 Scores: precision, recall, F1 of the flagged set; AUROC and AUPRC of the label-quality ranking;

@@ -7,14 +7,14 @@ product's model out of fold on the current labels, flags labels with the product
 annotator and takes its answers as the new labels. The annotator gives the true label with
 probability --annotator-accuracy; otherwise it follows the model's suggestion when that is wrong,
 else picks a random other class. Strategies: no re-label, random items (same number shown as our
-default), our default (FlagOptions() with the memory of human confirmations; in the fast mode ranked with the
-in-sample outputs mixed in), the same ranked out of fold alone, cleanlab's flags (confident learning,
-prune_by_noise_rate, no memory). Prints a Markdown table.
+default), our default (FlagOptions() with the memory of human confirmations), cleanlab's flags (confident
+learning, prune_by_noise_rate, no memory); with --in-sample-weight W also our default ranked with W of the
+full model's in-sample outputs mixed in, as `sync_round.py --in-sample-weight W` does. Prints a Markdown table.
 
     .venv/bin/python -m benchmarks.rounds_simulation [--data ../shared/data/trec] [--noise 0.2]
         [--rounds 3] [--annotator-accuracy 0.95] [--seed 0] [--folds 5] [--repeats 1]
         [--mode ensemble|embedding|finetune|finetune_ensemble] [--only-default] [--limit N]
-        [--confirmation-margin M] [--extra-rows] [--finetune-test [final|all]]
+        [--confirmation-margin M] [--extra-rows] [--finetune-test [final|all]] [--in-sample-weight W]
 
 The memory of confirmations is kept here in arrays (`apply_answers`); sync_round derives the same
 from earlier round reports (relabel/rounds/history.py), and rounds_through_label_studio.py checks the
@@ -40,8 +40,8 @@ from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_embedding_layer
                                  label_config, load_trec, text_classification_options)
 
 LABEL_CONFIG = label_config(TREC_CLASSES)
-#: the default before 2026-12-07: ranked by the out-of-fold outputs alone, no in-sample outputs mixed in
-OUT_OF_FOLD_ALONE = "out of fold alone (no in-sample mix)"
+#: our default with --in-sample-weight: ranked on the out-of-fold outputs mixed with the full model's in-sample ones
+IN_SAMPLE_MIX = "our default + in-sample mix"
 
 
 @dataclasses.dataclass
@@ -140,7 +140,7 @@ def run_strategy(strategy: Strategy, adapter: Any, features: Any, test_features:
                                                adapter.suspect_labels(labels, outputs), args.folds, args.repeats,
                                                adapter.average_outputs, args.seed)
         options = strategy.options or FlagOptions()
-        weight = resolved_in_sample_weight(adapter, options, n, in_sample=[])
+        weight = resolved_in_sample_weight(adapter, options, n, in_sample=[])  # []: it will have them (fitted below)
         if weight:  # as the round does (relabel.rounds.scoring): the full model's own outputs mixed in to rank
             in_sample = list(adapter.new_model().fit(features, labels).predict(features))
             outputs, options = mix_in_sample(adapter, labels, outputs, in_sample,
@@ -198,6 +198,8 @@ def main() -> None:
     add_embedding_layers_argument(parser)
     parser.add_argument("--limit", type=int, help="use only the first N train questions (quick check)")
     parser.add_argument("--confirmation-margin", type=float, help="override FlagOptions().confirmation_margin")
+    parser.add_argument("--in-sample-weight", type=float,
+                        help="also a row of our default ranked with this share of the in-sample outputs mixed in")
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")
     parser.add_argument("--finetune-test", nargs="?", const="final", choices=("final", "all"),
                         help="also test accuracy of a fine-tuned model (2 epochs, ~2.5 min a fit on 2 quiet CPUs): "
@@ -238,20 +240,20 @@ def main() -> None:
 
     strategies = [Strategy("no re-label", relabel=False),
                   Strategy("our default", default, memory=True),
-                  Strategy(OUT_OF_FOLD_ALONE, dataclasses.replace(default, in_sample_weight=0.0), memory=True),
                   Strategy("random re-label, same budget", random_like="our default"),
                   Strategy("cleanlab flags", FlagOptions(flag_rule="confident_learning",
                                                               confident_learning_filter="prune_by_noise_rate"))]
-    if not adapter.in_sample_weight_for(len(texts)):
-        strategies.pop(2)  # the same as our default in this mode
+    if args.in_sample_weight:
+        strategies.insert(2, Strategy(IN_SAMPLE_MIX, dataclasses.replace(default, in_sample_weight=args.in_sample_weight),
+                                      memory=True))
     if args.only_default:
-        strategies = [s for s in strategies if s.name in ("no re-label", "our default", OUT_OF_FOLD_ALONE)]
+        strategies = [s for s in strategies if s.name in ("no re-label", "our default", IN_SAMPLE_MIX)]
     if args.extra_rows:
         strategies.append(Strategy("OOF predicted != label", FlagOptions(flag_rule="disagreement")))
     shown_counts: dict[str, list[int]] = {}
     results = {s.name: run_strategy(s, adapter, features, test_features, noisy, truth, test_truth, start, args,
                                     shown_counts, finetune) for s in strategies}
-    order = ["no re-label", "random re-label, same budget", "our default", OUT_OF_FOLD_ALONE, "cleanlab flags",
+    order = ["no re-label", "random re-label, same budget", "our default", IN_SAMPLE_MIX, "cleanlab flags",
              "OOF predicted != label"]
 
     print(f"TREC train: {len(texts)} questions, {flipped.sum()} labels flipped ({args.noise:.0%} uniform), "
