@@ -8,6 +8,7 @@ out of fold; each detector flags on those same probabilities through the product
 
     .venv/bin/python -m benchmarks.detection_quality                      # the full suite
     .venv/bin/python -m benchmarks.detection_quality --datasets trec --noise uniform:0.2 --extra-rules
+    .venv/bin/python -m benchmarks.detection_quality --datasets trec --ranking normalized_margin   # the score before
 
 "our default" is the product's: in the fast mode the out-of-fold probabilities averaged with a second pass
 whose fold models never learned the labels the first pass flags (`outputs_without_suspects`); where a mode's
@@ -137,6 +138,10 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
         name = "out of fold alone (in-sample weight 0)" if weight == 0 else \
             f"default outputs + in-sample (weight {weight}), budget counted out of fold"
         rows.append(row(name, ranked, flag_with, default_seconds + (in_sample_seconds if weight else 0.0)))
+    for method in (m for m in options.rankings.split(",") if m):
+        # another label-quality score on the default's outputs (a second pass's suspects stay the default score's)
+        rows.append(row(f"default outputs ranked by {method}, FlagOptions(quality_method={method!r})", default_outputs,
+                        FlagOptions(quality_method=method), default_seconds))
     # the round's path: its outputs, with the task type's share of the full model's in-sample ones mixed in
     ranked, flag_with = mix_in_sample(adapter, noisy, default_outputs, in_sample,
                                       FlagOptions(in_sample_weight=default_weight))
@@ -151,6 +156,12 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
     random_flags[rng.choice(len(noisy), rows[-1][1]["flagged"], replace=False)] = True
     rows.append(("random, as many as our default", scores(random_flags, rng.random(len(noisy)), truth), 0.0))
     return rows
+
+
+def add_rankings_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rankings", default="",
+                        help="comma-separated label-quality scores, each a row of the default's outputs flagged and "
+                             "ranked by it (normalized_margin, self_confidence, confidence_weighted_entropy)")
 
 
 def load_dataset(name: str, trec_path: Path) -> tuple[list[str], list[str], list[str]]:
@@ -178,6 +189,11 @@ def main() -> None:
     parser.add_argument("--neighbour-weights", default="0.3,0.5",
                         help="comma-separated weights of the neighbour vote mixed into the OOF probabilities ('' = none)")
     parser.add_argument("--neighbours", type=int, default=10, help="k of the neighbour vote")
+    parser.add_argument("--ranking", default="",
+                        help="the label-quality score the adapter defaults to (its flags, its second pass's suspects, "
+                             "the tab's order): normalized_margin, self_confidence, confidence_weighted_entropy "
+                             "('' = the task type's own)")
+    add_rankings_argument(parser)
     parser.add_argument("--in-sample-weights", default="",
                         help="comma-separated shares of the full model's in-sample outputs mixed into the default's "
                              "outputs, each a row beside the default (which mixes the mode's own share; a row with "
@@ -190,6 +206,8 @@ def main() -> None:
         texts, labels, classes = load_dataset(name, options.trec)
         adapter = adapter_for_config(label_config(classes), text_classification_options(
             options.mode, options.seed, options.embedding_layers))
+        if options.ranking:
+            adapter.default_quality_method = options.ranking
         started = time.perf_counter()
         features = adapter.featurize(texts)
         vectors = adapter.similarity_vectors(features)
@@ -207,7 +225,7 @@ def main() -> None:
                              f"| {seconds:.1f} |")
                 print(lines[-1], file=sys.stderr, flush=True)
     print(f"\nmode {options.mode}, encoder layers {options.embedding_layers or 'default'}, {options.folds} folds, "
-          f"seed {options.seed}\n")
+          f"ranking {options.ranking or 'the task type default'}, seed {options.seed}\n")
     print("\n".join(lines))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from relabel.adapters import adapter_for_config
 from benchmarks.datasets import flip_by_confusion, flip_uniformly
-from benchmarks.detection_quality import run_setting
+from benchmarks.detection_quality import add_rankings_argument, run_setting
 
 DIGIT_CLASSES = [str(digit) for digit in range(10)]
 CONFUSABLE_PAIRS = [("1", "7"), ("3", "8"), ("4", "9"), ("5", "6")]
@@ -90,6 +90,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--extra-rules", action="store_true", help="also score the other flag rules")
+    add_rankings_argument(parser)
+    parser.add_argument("--in-sample-weights", default="",
+                        help="comma-separated shares of the in-sample outputs mixed in to rank (as detection_quality)")
     options = parser.parse_args()
     options.repeats = 1
 

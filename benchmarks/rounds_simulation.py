@@ -200,6 +200,8 @@ def main() -> None:
     parser.add_argument("--confirmation-margin", type=float, help="override FlagOptions().confirmation_margin")
     parser.add_argument("--in-sample-weight", type=float,
                         help="also a row of our default ranked with this share of the in-sample outputs mixed in")
+    parser.add_argument("--ranking", default="",
+                        help="the label-quality score the adapter defaults to (as benchmarks.detection_quality)")
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")
     parser.add_argument("--finetune-test", nargs="?", const="final", choices=("final", "all"),
                         help="also test accuracy of a fine-tuned model (2 epochs, ~2.5 min a fit on 2 quiet CPUs): "
@@ -211,6 +213,8 @@ def main() -> None:
     test_texts, test_truth = load_trec(args.data / "test.txt")
     noisy, flipped = flip_uniformly(truth, TREC_CLASSES, args.noise, args.seed)
     adapter = adapter_for_config(LABEL_CONFIG, text_classification_options(args.mode, args.seed, args.embedding_layers))
+    if args.ranking:
+        adapter.default_quality_method = args.ranking
     default = FlagOptions()
     args.margin = default.confirmation_margin if args.confirmation_margin is None else args.confirmation_margin
     default = dataclasses.replace(default, confirmation_margin=args.margin)
@@ -258,7 +262,8 @@ def main() -> None:
 
     print(f"TREC train: {len(texts)} questions, {flipped.sum()} labels flipped ({args.noise:.0%} uniform), "
           f"annotator accuracy {args.annotator_accuracy:.0%}, mode {args.mode}, {args.folds} folds x "
-          f"{args.repeats} repeats, encoder layers {args.embedding_layers or 'default'}, seed {args.seed}; "
+          f"{args.repeats} repeats, encoder layers {args.embedding_layers or 'default'}, "
+          f"ranking {adapter.default_quality_method}, seed {args.seed}; "
           f"our default: {default}; "
           f"embedding {len(texts) + len(test_texts)} texts took {embedding_seconds:.1f} s\n")
     header = ["strategy", "round", "label accuracy", "shown this round", "shown cumulative (% of dataset)",
