@@ -104,6 +104,27 @@ def test_memory_of_confirmed_labels_across_rounds():
     assert suppressed == [] and kept[0].flagged  # the new model is clearly more sure: shown again
 
 
+def test_a_confirmation_scored_with_another_ranking_holds_until_the_label_changes():
+    """A label kept under normalized_margin (0.45) is not shown again because self_confidence now says 0.20: the
+    two scores are on different scales, so the drop says nothing about new doubt."""
+    flag = {"task": 1, "human": "a", "annotation": 10, "label_quality": 0.45}
+    margin_round = {"round": 1, "detection": {"quality_method": "normalized_margin"}, "flagged_tasks": [flag]}
+    confidence_round = {"round": 2, "detection": {"quality_method": "self_confidence"},
+                        "flagged_tasks": [{**flag, "annotation": 11, "label_quality": 0.40}]}
+    kept_it = {1: {"target": "a", "annotation": 11}}
+    assert confirmed_label_quality([margin_round], kept_it) == {1: 0.45}  # no method named: as recorded
+    assert confirmed_label_quality([margin_round], kept_it, "normalized_margin") == {1: 0.45}
+    assert confirmed_label_quality([margin_round], kept_it, "self_confidence") == {1: float("-inf")}
+    kept, suppressed = apply_confirmation_memory([disagreement(1, "a", "b", 0.20)],
+                                                 confirmed_label_quality([margin_round], kept_it, "self_confidence"),
+                                                 margin=0.2)
+    assert suppressed == [1] and not kept[0].flagged
+    # a round scored alike that confirms it again is compared as usual
+    kept_again = {1: {"target": "a", "annotation": 12}}
+    assert confirmed_label_quality([margin_round, confidence_round], kept_again, "self_confidence") == {1: 0.40}
+    assert confirmed_label_quality([margin_round], {1: {"target": "b", "annotation": 12}}, "self_confidence") == {}
+
+
 def test_outcome_of_a_task_that_lost_its_labels():
     outcome = previous_round_outcome([{"task": 9, "human": "a", "annotation": 1}], {})
     assert outcome["gone"] == 1 and outcome["precision_of_reviewed"] is None and outcome["precision"] == 0

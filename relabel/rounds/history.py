@@ -93,15 +93,26 @@ def previous_round_outcome(previous_flags: Iterable[dict], current_labels: dict[
             "precision_of_reviewed": round(outcome["changed"] / reviewed, 4) if reviewed else None}
 
 
-def confirmed_label_quality(earlier_reports: Sequence[dict], current_labels: dict[int, dict]) -> dict[int, float]:
+def confirmed_label_quality(earlier_reports: Sequence[dict], current_labels: dict[int, dict],
+                            quality_method: str | None = None) -> dict[int, float]:
     """Task id -> label-quality score at which a human last confirmed the task's current label.
 
     `earlier_reports`: the reports of earlier rounds, oldest first. A task is confirmed when a round
     flagged it and a newer annotation kept the label it had then; a later change of label forgets it.
     (The backend reads the same from the reports it keeps: a confirmed label is never a suspect its
     second out-of-fold pass leaves out.)
+    `quality_method`: the score this round ranks by. A round whose report names another one scored on another
+    scale (a round before 2026-12-07 ranked classes by normalized_margin), which no doubt of this round's can be
+    compared with: its confirmations count as -inf, so they hold until the label changes or a round scored
+    alike confirms it again.
     """
-    return confirmed_labels([report["flagged_tasks"] for report in earlier_reports], current_labels)
+    def on_this_scale(report: dict) -> list[dict]:
+        scored_with = (report.get("detection") or {}).get("quality_method")
+        if quality_method is None or scored_with is None or scored_with == quality_method:
+            return report["flagged_tasks"]
+        return [{**flag, "label_quality": float("-inf")} for flag in report["flagged_tasks"]]
+
+    return confirmed_labels([on_this_scale(report) for report in earlier_reports], current_labels)
 
 
 def apply_confirmation_memory(disagreements: Sequence[Disagreement], confirmed: dict[int, float],

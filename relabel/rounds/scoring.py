@@ -67,7 +67,8 @@ def score_round(adapter: TaskAdapter, stored: dict, project: dict, round_number:
                       for item in items}
     history = policy.history(earlier_reports, current_labels)
     disagreements, suppressed = apply_confirmation_memory(
-        disagreements, confirmed_label_quality(earlier_reports, current_labels), options.confirmation_margin)
+        disagreements, confirmed_label_quality(earlier_reports, current_labels, options.quality_method),
+        options.confirmation_margin)
     evaluation_tasks = {item["task"] for item in items if item.get("split") == "evaluation"}
     if adapter.round_policy is RoundPolicy.DROP_ROWS:  # nobody re-labels dropped rows: most suspicious first
         tab = replace(tab, order="rank", propagate=False)
