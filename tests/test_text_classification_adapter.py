@@ -90,18 +90,19 @@ def test_prediction_json_and_disagreements(adapter):
     assert found[1].detail == {"model_confidence": 0.7, "probability_of_human_label": 0.15}
 
 
-def test_classes_are_ranked_by_the_probability_of_the_label_by_default(adapter):
-    """Task 1's label has 0.40 but one close rival; task 2's has 0.30 among even rivals. The margin would put task 1
-    first (0.425 against 0.475); the label's own probability, the default (benchmarks/RESULTS.md 34), task 2."""
+def test_classes_are_ranked_by_the_margin_by_default(adapter):
+    """Task 1's label has 0.40 but one close rival; task 2's has 0.30 among even rivals. The margin (the default: the
+    label's own probability lost on confusable pairs, benchmarks/RESULTS.md 34) puts task 1 first (0.425 against
+    0.475); self_confidence would put task 2 first."""
     classes = adapter.classes
     rival_close = np.array([0.40, 0.55, 0.05, 0.0])
     rivals_even = np.array([0.30, 0.35, 0.35, 0.0])
     found = adapter.find_disagreements([1, 2], [classes[0], classes[0]], [rival_close, rivals_even],
                                        FlagOptions(flag_rule="disagreement"))
-    assert [round(d.label_quality, 3) for d in found] == [0.40, 0.30]
-    by_margin = adapter.find_disagreements([1, 2], [classes[0], classes[0]], [rival_close, rivals_even],
-                                           FlagOptions(flag_rule="disagreement", quality_method="normalized_margin"))
-    assert [round(d.label_quality, 3) for d in by_margin] == [0.425, 0.475]
+    assert [round(d.label_quality, 3) for d in found] == [0.425, 0.475]
+    by_confidence = adapter.find_disagreements([1, 2], [classes[0], classes[0]], [rival_close, rivals_even],
+                                               FlagOptions(flag_rule="disagreement", quality_method="self_confidence"))
+    assert [round(d.label_quality, 3) for d in by_confidence] == [0.40, 0.30]
 
 
 def test_linear_head_predicts_every_class_even_when_a_fold_lacks_one():

@@ -31,7 +31,7 @@ class FlagOptions:
     """How labels are flagged and ranked; the defaults are the benchmarked best (benchmarks/RESULTS.md).
 
     `quality_method`: the label-quality score (QUALITY_METHODS); None means the adapter's own
-    default (`TaskAdapter.default_quality_method`: self_confidence for classes,
+    default (`TaskAdapter.default_quality_method`: normalized_margin for classes,
     confidence_weighted_entropy per word for NER). `budget`: number of labels the "budget" rule flags
     (None: the task type's default). `quality_threshold`: the "budget" rule flags every label scored
     below it instead (it wins over `budget`). `per_class`: a class-probability budget is shared among

@@ -38,7 +38,7 @@ def find_label_disagreements(labels: np.ndarray, pred_probs: np.ndarray) -> np.n
 
 
 def label_quality_scores(labels: np.ndarray, pred_probs: np.ndarray,
-                         method: str = "self_confidence") -> np.ndarray:
+                         method: str = "normalized_margin") -> np.ndarray:
     """Score in [0, 1] for each label; lower means the label is more likely wrong.
 
     Delegates to cleanlab's `get_label_quality_scores`; `method` is one of QUALITY_METHODS.
@@ -156,7 +156,7 @@ def find_confident_label_issues(labels: np.ndarray, pred_probs: np.ndarray,
     return np.asarray(find_label_issues(sub_labels, sub_probs, filter_by=filter_by, n_jobs=1), dtype=bool)
 
 
-def class_flag_ingredients(labels: np.ndarray, pred_probs: np.ndarray, quality_method: str = "self_confidence",
+def class_flag_ingredients(labels: np.ndarray, pred_probs: np.ndarray, quality_method: str = "normalized_margin",
                            per_class: bool = True, confident_learning_filter: str = "both",
                            task_type: str = "classification") -> FlagIngredients:
     """The flag rules' ingredients for class labels and their probabilities (see adapters/noise/flags.py)."""
@@ -175,7 +175,7 @@ def flag_label_issues(labels: np.ndarray, pred_probs: np.ndarray,
     labels, pred_probs = _check(labels, pred_probs)
     if labels.size == 0:
         return np.zeros(0, dtype=bool), np.zeros(0)
-    ingredients = class_flag_ingredients(labels, pred_probs, options.quality_method or "self_confidence",
+    ingredients = class_flag_ingredients(labels, pred_probs, options.quality_method or "normalized_margin",
                                          options.per_class, options.confident_learning_filter)
     return flag_labels(ingredients, options), ingredients.quality
 

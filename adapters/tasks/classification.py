@@ -41,10 +41,6 @@ class ClassificationAdapter(TaskAdapter):
     object_tag: ClassVar[str | tuple[str, ...]]
     description: ClassVar[str]
     consensus_of_votes = True
-    # The model's probability of the label (cleanlab's own default score): over 7 noise settings on TREC it ranked
-    # the wrong labels better than the normalized margin in every one (AUPRC +0.019 on average, up to +0.060) and
-    # raised F1 by 0.006 on average (-0.010 at worst); two classes rank alike under both (benchmarks/RESULTS.md 34).
-    default_quality_method = "self_confidence"
 
     @classmethod
     def object_tag_names(cls) -> str:
