@@ -112,22 +112,67 @@ def flip_plausibly(labels: list[str], classes: list[str], share: float, seed: in
     """Instance-dependent noise: the mistakes a person plausibly makes. Another model than the product's
     (multinomial naive Bayes on character 2-5-grams, out of fold on the true labels) says how confusable
     each item is (see flip_by_confusion)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.model_selection import cross_val_predict
-    from sklearn.naive_bayes import MultinomialNB
-
     if texts is None:
         raise ValueError("plausible noise needs the texts")
     index = {c: i for i, c in enumerate(classes)}
     true = np.array([index[label] for label in labels])
-    features = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True).fit_transform(texts)
-    probabilities = cross_val_predict(MultinomialNB(alpha=0.1), features, true, cv=5, method="predict_proba")
+    probabilities = other_model_probabilities(texts, true)
     return flip_by_confusion(labels, classes, share, seed, probabilities)
 
 
-NOISE_KINDS = {"uniform": flip_uniformly, "class-conditional": flip_class_conditionally, "plausible": flip_plausibly}
-#: the kinds that read the texts (instance-dependent)
-TEXT_NOISE_KINDS = {"plausible"}
+def other_model_probabilities(texts: list[str], true: np.ndarray) -> np.ndarray:
+    """Out-of-fold probabilities of another model than the product's (multinomial naive Bayes on character
+    2-5-grams) on the true labels: what plausible and pair noise take as "confusable"."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.naive_bayes import MultinomialNB
+
+    features = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True).fit_transform(texts)
+    return cross_val_predict(MultinomialNB(alpha=0.1), features, true, cv=5, method="predict_proba")
+
+
+def confusable_pairs(probabilities: np.ndarray, true: np.ndarray, most: int = 2) -> list[tuple[int, int]]:
+    """Up to `most` disjoint class pairs, the most confused first: by the mean probability each class's items
+    give the other class, both ways summed."""
+    k = probabilities.shape[1]
+    confusion = np.zeros((k, k))
+    np.add.at(confusion, true, probabilities)
+    confusion /= np.bincount(true, minlength=k).clip(min=1)[:, None]
+    both_ways = confusion + confusion.T
+    pairs, used = [], set()
+    for a, b in sorted(((a, b) for a in range(k) for b in range(a + 1, k)), key=lambda ab: -both_ways[ab]):
+        if len(pairs) < most and a not in used and b not in used:
+            pairs.append((a, b))
+            used |= {a, b}
+    return pairs
+
+
+def flip_within_pairs(labels: list[str], classes: list[str], share: float, seed: int,
+                      texts: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Systematic confusion between pairs of classes (as the digits' 1<->7): `share` of all labels, drawn at
+    random among the items of the two most confusable class pairs (another model's, see other_model_probabilities;
+    one pair with two or three classes), each flipped to its class's partner."""
+    if texts is None:
+        raise ValueError("pair noise needs the texts")
+    index = {c: i for i, c in enumerate(classes)}
+    true = np.array([index[label] for label in labels])
+    partner = {}
+    for a, b in confusable_pairs(other_model_probabilities(texts, true), true):
+        partner.update({classes[a]: classes[b], classes[b]: classes[a]})
+    candidates = np.array([i for i, label in enumerate(labels) if label in partner])
+    count = round(share * len(labels))
+    if count > len(candidates):
+        raise ValueError(f"{share:.0%} of {len(labels)} labels is more than the {len(candidates)} items of the "
+                         f"paired classes {sorted(partner)}")
+    flipped = np.zeros(len(labels), dtype=bool)
+    flipped[np.random.default_rng(seed).choice(candidates, count, replace=False)] = True
+    return [partner[label] if f else label for label, f in zip(labels, flipped)], flipped
+
+
+NOISE_KINDS = {"uniform": flip_uniformly, "class-conditional": flip_class_conditionally, "plausible": flip_plausibly,
+               "pairs": flip_within_pairs}
+#: the kinds that read the texts (instance-dependent, or pairs chosen by another model)
+TEXT_NOISE_KINDS = {"plausible", "pairs"}
 
 
 def _grams(text: str) -> set[str]:

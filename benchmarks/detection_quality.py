@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """How well each flag rule finds wrong labels on real text data with injected noise (run by hand).
 
-For every dataset (TREC, Amazon reviews) and noise setting (uniform 10/20/40%, class-conditional
-20%), one model (the text adapter's, default mode "ensemble") predicts every item in sample and
-out of fold; each detector flags on those same probabilities through the product's own code
-(`adapter.find_disagreements` with `FlagOptions`). Prints one Markdown table.
+For every dataset (TREC, Amazon reviews) and noise setting (uniform 10/20/40%, class-conditional 20%,
+plausible 10/20/40%, pairs 20%: benchmarks.datasets.NOISE_KINDS), one model (the text adapter's, default mode
+"ensemble") predicts every item in sample and out of fold; each detector flags on those same probabilities
+through the product's own code (`adapter.find_disagreements` with `FlagOptions`). Prints one Markdown table.
 
     .venv/bin/python -m benchmarks.detection_quality                      # the full suite
     .venv/bin/python -m benchmarks.detection_quality --datasets trec --noise uniform:0.2 --extra-rules
-    .venv/bin/python -m benchmarks.detection_quality --datasets trec --ranking normalized_margin   # the score before
+    .venv/bin/python -m benchmarks.detection_quality --datasets trec --ranking self_confidence   # another default score
 
 "our default" is the product's: in the fast mode the out-of-fold probabilities averaged with a second pass
 whose fold models never learned the labels the first pass flags (`outputs_without_suspects`); where a mode's
@@ -177,7 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="trec,amazon", help="comma-separated: trec, amazon")
     parser.add_argument("--noise", default="uniform:0.1,uniform:0.2,uniform:0.4,class-conditional:0.2,"
-                        "plausible:0.1,plausible:0.2,plausible:0.4",
+                        "plausible:0.1,plausible:0.2,plausible:0.4,pairs:0.2",
                         help="comma-separated kind:share settings; kinds: " + ", ".join(NOISE_KINDS))
     parser.add_argument("--trec", type=Path, default=DEFAULT_TREC, help="folder with TREC train.txt")
     parser.add_argument("--mode", default="ensemble", help="text adapter mode: ensemble, embedding, finetune")
