@@ -20,6 +20,14 @@ def label_config(classes: list[str]) -> str:
             + "".join(f'<Choice value="{c}"/>' for c in classes) + "</Choices></View>")
 
 
+def add_ranking_argument(parser) -> None:
+    """--ranking: the label-quality score the benchmark's adapter defaults to (its flags, its second pass's suspects,
+    the tab's order), set on the adapter as `default_quality_method`."""
+    parser.add_argument("--ranking", default="",
+                        help="the label-quality score the adapter defaults to: normalized_margin, self_confidence, "
+                             "confidence_weighted_entropy ('' = the task type's own)")
+
+
 def add_embedding_layers_argument(parser) -> None:
     """A benchmark's `--embedding-layers` flag (read by `embedding_layers_option`)."""
     parser.add_argument("--embedding-layers", default="",
@@ -156,9 +164,15 @@ def flip_within_pairs(labels: list[str], classes: list[str], share: float, seed:
         raise ValueError("pair noise needs the texts")
     index = {c: i for i, c in enumerate(classes)}
     true = np.array([index[label] for label in labels])
-    partner = {}
-    for a, b in confusable_pairs(other_model_probabilities(texts, true), true):
-        partner.update({classes[a]: classes[b], classes[b]: classes[a]})
+    pairs = [(classes[a], classes[b]) for a, b in confusable_pairs(other_model_probabilities(texts, true), true)]
+    return flip_to_partners(labels, pairs, share, seed)
+
+
+def flip_to_partners(labels: list[str], pairs: list[tuple[str, str]], share: float,
+                     seed: int) -> tuple[list[str], np.ndarray]:
+    """Flip `share` of all labels, drawn at random among the items of the classes in `pairs`, to the other class of
+    their pair."""
+    partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
     candidates = np.array([i for i, label in enumerate(labels) if label in partner])
     count = round(share * len(labels))
     if count > len(candidates):

@@ -35,8 +35,8 @@ from relabel.adapters.data.folds import (in_sample_outputs, outputs_without_susp
                                          repeated_out_of_fold_outputs, take)
 from relabel.adapters.noise.flags import FlagOptions
 from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TEXT_NOISE_KINDS, TREC_CLASSES, label_config,
-                                 add_embedding_layers_argument, load_amazon_reviews, load_trec,
-                                 text_classification_options)
+                                 add_embedding_layers_argument, add_ranking_argument, load_amazon_reviews,
+                                 load_trec, text_classification_options)
 from relabel.adapters.noise.knn import combine_probabilities, neighbour_label_probabilities
 from relabel.rounds.scoring import mix_in_sample, resolved_in_sample_weight
 
@@ -189,10 +189,7 @@ def main() -> None:
     parser.add_argument("--neighbour-weights", default="0.3,0.5",
                         help="comma-separated weights of the neighbour vote mixed into the OOF probabilities ('' = none)")
     parser.add_argument("--neighbours", type=int, default=10, help="k of the neighbour vote")
-    parser.add_argument("--ranking", default="",
-                        help="the label-quality score the adapter defaults to (its flags, its second pass's suspects, "
-                             "the tab's order): normalized_margin, self_confidence, confidence_weighted_entropy "
-                             "('' = the task type's own)")
+    add_ranking_argument(parser)
     add_rankings_argument(parser)
     parser.add_argument("--in-sample-weights", default="",
                         help="comma-separated shares of the full model's in-sample outputs mixed into the default's "

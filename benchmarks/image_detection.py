@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from relabel.adapters import adapter_for_config
-from benchmarks.datasets import flip_by_confusion, flip_uniformly
+from benchmarks.datasets import flip_by_confusion, flip_to_partners, flip_uniformly
 from benchmarks.detection_quality import add_rankings_argument, run_setting
 
 DIGIT_CLASSES = [str(digit) for digit in range(10)]
@@ -54,12 +54,7 @@ def write_digits(folder: Path, side: int = 32) -> tuple[list[str], list[str]]:
 def flip_confusable_pairs(labels: list[str], classes: list[str], share: float,
                           seed: int) -> tuple[list[str], np.ndarray]:
     """Flip `share` of all labels, chosen among the digits of CONFUSABLE_PAIRS, to the other digit of the pair."""
-    partner = {a: b for a, b in CONFUSABLE_PAIRS} | {b: a for a, b in CONFUSABLE_PAIRS}
-    rng = np.random.default_rng(seed)
-    candidates = np.array([i for i, label in enumerate(labels) if label in partner])
-    flipped = np.zeros(len(labels), dtype=bool)
-    flipped[rng.choice(candidates, round(share * len(labels)), replace=False)] = True
-    return [partner[label] if f else label for label, f in zip(labels, flipped)], flipped
+    return flip_to_partners(labels, CONFUSABLE_PAIRS, share, seed)
 
 
 def flip_digits_plausibly(labels: list[str], classes: list[str], share: float,

@@ -15,6 +15,7 @@ full model's in-sample outputs mixed in, as `sync_round.py --in-sample-weight W`
         [--rounds 3] [--annotator-accuracy 0.95] [--seed 0] [--folds 5] [--repeats 1]
         [--mode ensemble|embedding|finetune|finetune_ensemble] [--only-default] [--limit N]
         [--confirmation-margin M] [--extra-rows] [--finetune-test [final|all]] [--in-sample-weight W]
+        [--ranking SCORE]
 
 The memory of confirmations is kept here in arrays (`apply_answers`); sync_round derives the same
 from earlier round reports (relabel/rounds/history.py), and rounds_through_label_studio.py checks the
@@ -36,8 +37,8 @@ from relabel.adapters import adapter_for_config
 from relabel.adapters.data.folds import outputs_without_suspects, repeated_out_of_fold_outputs, take
 from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
 from relabel.rounds.scoring import mix_in_sample, resolved_in_sample_weight
-from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_embedding_layers_argument, flip_uniformly,
-                                 label_config, load_trec, text_classification_options)
+from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_embedding_layers_argument, add_ranking_argument,
+                                 flip_uniformly, label_config, load_trec, text_classification_options)
 
 LABEL_CONFIG = label_config(TREC_CLASSES)
 #: our default with --in-sample-weight: ranked on the out-of-fold outputs mixed with the full model's in-sample ones
@@ -200,8 +201,7 @@ def main() -> None:
     parser.add_argument("--confirmation-margin", type=float, help="override FlagOptions().confirmation_margin")
     parser.add_argument("--in-sample-weight", type=float,
                         help="also a row of our default ranked with this share of the in-sample outputs mixed in")
-    parser.add_argument("--ranking", default="",
-                        help="the label-quality score the adapter defaults to (as benchmarks.detection_quality)")
+    add_ranking_argument(parser)
     parser.add_argument("--extra-rows", action="store_true", help="also the 'OOF predicted != label' baseline")
     parser.add_argument("--finetune-test", nargs="?", const="final", choices=("final", "all"),
                         help="also test accuracy of a fine-tuned model (2 epochs, ~2.5 min a fit on 2 quiet CPUs): "

@@ -91,9 +91,9 @@ def test_prediction_json_and_disagreements(adapter):
 
 
 def test_classes_are_ranked_by_the_margin_by_default(adapter):
-    """Task 1's label has 0.40 but one close rival; task 2's has 0.30 among even rivals. The margin (the default: the
-    label's own probability lost on confusable pairs, benchmarks/RESULTS.md 34) puts task 1 first (0.425 against
-    0.475); self_confidence would put task 2 first."""
+    """Task 1's label has 0.40 but one close rival; task 2's has 0.30 among even rivals. The margin, the default
+    (ranking by the label's own probability lost where classes are confused in pairs, benchmarks/RESULTS.md 34),
+    puts task 1 first (0.425 against 0.475); self_confidence would put task 2 first."""
     classes = adapter.classes
     rival_close = np.array([0.40, 0.55, 0.05, 0.0])
     rivals_even = np.array([0.30, 0.35, 0.35, 0.0])

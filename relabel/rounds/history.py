@@ -101,10 +101,9 @@ def confirmed_label_quality(earlier_reports: Sequence[dict], current_labels: dic
     flagged it and a newer annotation kept the label it had then; a later change of label forgets it.
     (The backend reads the same from the reports it keeps: a confirmed label is never a suspect its
     second out-of-fold pass leaves out.)
-    `quality_method`: the score this round ranks by. A round whose report names another one scored on another
-    scale (a round before 2026-12-07 ranked classes by normalized_margin), which no doubt of this round's can be
-    compared with: its confirmations count as -inf, so they hold until the label changes or a round scored
-    alike confirms it again.
+    `quality_method`: the score this round ranks by. A round whose report names another one (run with another
+    `--ranking`) scored on another scale, which no doubt of this round's can be compared with: its confirmations
+    count as -inf, so they hold until the label changes or a round scored alike confirms it again.
     """
     def on_this_scale(report: dict) -> list[dict]:
         scored_with = (report.get("detection") or {}).get("quality_method")
