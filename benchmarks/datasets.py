@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from relabel.adapters.noise.flags import QUALITY_METHODS
+
 TREC_CLASSES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 DEFAULT_TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
 
@@ -24,8 +26,8 @@ def add_ranking_argument(parser) -> None:
     """--ranking: the label-quality score the benchmark's adapter defaults to (its flags, its second pass's suspects,
     the tab's order), set on the adapter as `default_quality_method`."""
     parser.add_argument("--ranking", default="",
-                        help="the label-quality score the adapter defaults to: normalized_margin, self_confidence, "
-                             "confidence_weighted_entropy ('' = the task type's own)")
+                        help="the label-quality score the adapter defaults to: " + ", ".join(QUALITY_METHODS) +
+                             " ('' = the task type's own)")
 
 
 def add_embedding_layers_argument(parser) -> None:

@@ -15,7 +15,9 @@ whose fold models never learned the labels the first pass flags (`outputs_withou
 default mixes in a share of the full model's in-sample probabilities (none today; `--in-sample-weights` adds
 such rows), it is ranked on the mix and as many are flagged as the out-of-fold ones count
 (`relabel.rounds.scoring.mix_in_sample`). The cleanlab and "predicted != label" rows read the first pass, as a
-cleanlab user with this model would, and one more cleanlab row reads the second.
+cleanlab user with this model would, and one more cleanlab row reads the second. The cleanlab rows flag with
+`find_label_issues`' default filter and rank by cleanlab's default score (`get_label_quality_scores`:
+self_confidence); the other rows rank by the adapter's default score.
 
 Scores: precision, recall, F1 of the flagged set; AUROC and AUPRC of the label-quality ranking;
 precision@k with k the true number of wrong labels. Seconds: model fitting and detection for that
@@ -39,6 +41,10 @@ from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TEXT_NOISE_KINDS, TR
                                  load_trec, text_classification_options)
 from relabel.adapters.noise.knn import combine_probabilities, neighbour_label_probabilities
 from relabel.rounds.scoring import mix_in_sample, resolved_in_sample_weight
+
+# cleanlab as a cleanlab user runs it: find_label_issues' default filter, ranked by its default label-quality score
+CLEANLAB_DEFAULT = FlagOptions(flag_rule="confident_learning", confident_learning_filter="prune_by_noise_rate",
+                               quality_method="self_confidence")
 
 EXTRA_RULES = {
     "OOF, budget = estimated errors, global": FlagOptions(flag_rule="budget", per_class=False),
@@ -88,9 +94,7 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
     rows = [row("paper: in-sample, predicted != label", in_sample, FlagOptions(flag_rule="disagreement"),
                 in_sample_seconds),
             row("OOF, predicted != label", oof, FlagOptions(flag_rule="disagreement"), oof_seconds),
-            row("OOF, cleanlab find_label_issues (prune_by_noise_rate)", oof,
-                FlagOptions(flag_rule="confident_learning", confident_learning_filter="prune_by_noise_rate"),
-                oof_seconds)]
+            row("OOF, cleanlab find_label_issues (prune_by_noise_rate)", oof, CLEANLAB_DEFAULT, oof_seconds)]
     # NER's default source (RELABEL_PREDICTION_SOURCE=blended): lightly trained models that do not memorise
     # their noise are better in sample; averaged with the out-of-fold outputs, where does it stand here?
     blended = [adapter.average_outputs([fold_output, full_output]) for fold_output, full_output in zip(oof, in_sample)]
@@ -110,8 +114,7 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
             adapter.new_model, features, noisy, first_outputs, adapter.suspect_labels(noisy, first_outputs),
             options.folds, options.repeats, adapter.average_outputs, seed))
         default_seconds = first_seconds + second_seconds
-        rows.append(row("OOF with the second pass, cleanlab find_label_issues", default_outputs,
-                        FlagOptions(flag_rule="confident_learning", confident_learning_filter="prune_by_noise_rate"),
+        rows.append(row("OOF with the second pass, cleanlab find_label_issues", default_outputs, CLEANLAB_DEFAULT,
                         default_seconds))
     if vectors is not None and options.neighbour_weights:
         # the second signal: the k nearest neighbours' (noisy) labels, mixed into the out-of-fold probabilities
@@ -126,9 +129,7 @@ def run_setting(adapter, features, noisy: list[str], truth: np.ndarray, options:
             rows.append(row(f"OOF + neighbour vote (k={options.neighbours}, weight {weight}), FlagOptions()", mixed,
                             FlagOptions(), default_seconds + vote_seconds))
             rows.append(row(f"OOF + neighbour vote (weight {weight}), cleanlab find_label_issues", mixed,
-                            FlagOptions(flag_rule="confident_learning",
-                                        confident_learning_filter="prune_by_noise_rate"),
-                            default_seconds + vote_seconds))
+                            CLEANLAB_DEFAULT, default_seconds + vote_seconds))
     passes = " + second pass" if adapter.second_pass_for(len(noisy)) else ""
     default_weight = resolved_in_sample_weight(adapter, FlagOptions(), len(noisy), in_sample)
     for weight in sorted(({float(w) for w in options.in_sample_weights.split(",") if w} | {0.0}) - {default_weight}):

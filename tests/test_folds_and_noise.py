@@ -8,7 +8,8 @@ import pytest
 
 from relabel.adapters.data.folds import (fold_assignments, folds_of, in_sample_outputs, leave_out_of_training,
                                          out_of_fold_outputs, outputs_without_suspects)
-from relabel.adapters.noise.probabilities import find_label_disagreements, label_quality_scores, rank_most_suspicious
+from relabel.adapters.noise.probabilities import (find_label_disagreements, label_quality_scores, noise_adjusted_probs,
+                                                 noise_transition, rank_most_suspicious)
 
 
 def test_folds_are_stratified_balanced_and_deterministic():
@@ -160,6 +161,43 @@ def test_disagreements_and_quality_ranking():
     assert rank_most_suspicious(flagged, quality).tolist() == [2, 1]
     self_confidence = label_quality_scores(labels, pred_probs, method="self_confidence")
     assert np.allclose(self_confidence, [0.9, 0.3, 0.05, 0.5])
+
+
+def _pair_confused_labels(rng, n_per_class=200, flip_share=0.3):
+    """Three classes; 0 and 1 swapped for `flip_share` of their items, class 2 never; well-calibrated-ish probs."""
+    truth = np.repeat([0, 1, 2], n_per_class)
+    labels = truth.copy()
+    pair = np.flatnonzero(truth < 2)
+    flipped = rng.choice(pair, int(flip_share * len(pair)), replace=False)
+    labels[flipped] = 1 - labels[flipped]
+    pred_probs = np.full((len(truth), 3), 0.1)
+    pred_probs[np.arange(len(truth)), truth] = 0.8
+    return labels, pred_probs
+
+
+def test_noise_transition_estimates_which_classes_annotators_confuse():
+    labels, pred_probs = _pair_confused_labels(np.random.default_rng(0))
+    transition = noise_transition(labels, pred_probs)
+    assert transition.shape == (3, 3) and np.allclose(transition.sum(axis=0), 1)
+    assert transition[1, 0] > 0.2 and transition[0, 1] > 0.2    # 0 and 1 swapped for ~30% of their items
+    assert transition[2, 0] < 0.05 and transition[0, 2] < 0.05  # class 2 never confused
+    # a class nobody labeled keeps the pseudo-counts alone: every label equally likely for it
+    no_twos = labels != 2
+    unseen = noise_transition(labels[no_twos], pred_probs[no_twos])
+    assert np.allclose(unseen[:, 2], 1 / 3)
+
+
+def test_noise_adjusted_margin_trusts_a_label_whose_rival_class_it_is_never_confused_with():
+    labels, pred_probs = _pair_confused_labels(np.random.default_rng(0))
+    # two new items labeled 0, each torn between 0 and another class: 1 (often confused with 0) or 2 (never)
+    labels = np.append(labels, [0, 0])
+    pred_probs = np.vstack([pred_probs, [0.45, 0.45, 0.10], [0.45, 0.10, 0.45]])
+    margin = label_quality_scores(labels, pred_probs, method="normalized_margin")
+    adjusted = label_quality_scores(labels, pred_probs, method="noise_adjusted_margin")
+    assert margin[-2] == pytest.approx(margin[-1])
+    assert adjusted[-1] > adjusted[-2] + 0.1
+    assert np.allclose(noise_adjusted_probs(labels, pred_probs).sum(axis=1), 1)
+    assert np.allclose(noise_adjusted_probs(labels, pred_probs, strength=0), pred_probs / pred_probs.sum(1, keepdims=True))
 
 
 def test_noise_functions_check_their_arrays():

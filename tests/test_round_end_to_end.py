@@ -80,7 +80,7 @@ def test_round_report_files(round_one):
     assert sum(f["count"] for f in report["flips"]) == report["flagged"]
     assert 0.1 <= report["estimated_noise_rate"] <= 0.3  # 20% of the labels were flipped
     assert report["detection"]["flag_rule"] == "budget" and report["suppressed_confirmed"] == 0
-    assert report["detection"]["quality_method"] == "normalized_margin"  # the classification default, recorded
+    assert report["detection"]["quality_method"] == "noise_adjusted_margin"  # the classification default, recorded
     markdown = (round_one["rounds_dir"] / "round-1" / "report.md").read_text()
     assert "| human | model | tasks |" in markdown and report["model_version"] in markdown
     assert "estimated label noise" in markdown

@@ -90,19 +90,31 @@ def test_prediction_json_and_disagreements(adapter):
     assert found[1].detail == {"model_confidence": 0.7, "probability_of_human_label": 0.15}
 
 
-def test_classes_are_ranked_by_the_margin_by_default(adapter):
-    """Task 1's label has 0.40 but one close rival; task 2's has 0.30 among even rivals. The margin, the default
-    (ranking by the label's own probability lost where classes are confused in pairs, benchmarks/RESULTS.md 34),
-    puts task 1 first (0.425 against 0.475); self_confidence would put task 2 first."""
+def test_classes_are_ranked_by_the_noise_adjusted_margin_by_default(adapter):
+    """Classes 0 and 1 are swapped for a third of their tasks, class 2 never. Two more tasks labeled 0 are each
+    torn between 0 and another class: task 1 with class 1 (often confused with 0), task 2 with class 2 (never).
+    The plain margin ranks them alike; the default weighs each rival class by the estimated noise, so task 1's
+    label is the more doubtful (the plain margin lost where classes are confused in pairs, RESULTS.md 34-35)."""
     classes = adapter.classes
-    rival_close = np.array([0.40, 0.55, 0.05, 0.0])
-    rivals_even = np.array([0.30, 0.35, 0.35, 0.0])
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1, 2], 60)
+    labels = truth.copy()
+    swapped = rng.choice(np.flatnonzero(truth < 2), 40, replace=False)
+    labels[swapped] = 1 - labels[swapped]
+    outputs = [np.eye(4)[t] * 0.7 + 0.075 for t in truth] + [np.array([0.45, 0.45, 0.05, 0.05]),
+                                                             np.array([0.45, 0.05, 0.45, 0.05])]
+    targets = [classes[label] for label in labels] + [classes[0], classes[0]]
+    ids = list(range(3, len(truth) + 3)) + [1, 2]
+    by_default = {d.task_id: d.label_quality for d in adapter.find_disagreements(ids, targets, outputs)}
+    assert by_default[1] < by_default[2] - 0.1
+    plain = {d.task_id: d.label_quality for d in adapter.find_disagreements(
+        ids, targets, outputs, FlagOptions(quality_method="normalized_margin"))}
+    assert plain[1] == pytest.approx(plain[2])
+    # with too few labels to estimate the noise, the default is the plain margin: 0.425 and 0.475 here
+    rival_close, rivals_even = np.array([0.40, 0.55, 0.05, 0.0]), np.array([0.30, 0.35, 0.35, 0.0])
     found = adapter.find_disagreements([1, 2], [classes[0], classes[0]], [rival_close, rivals_even],
                                        FlagOptions(flag_rule="disagreement"))
     assert [round(d.label_quality, 3) for d in found] == [0.425, 0.475]
-    by_confidence = adapter.find_disagreements([1, 2], [classes[0], classes[0]], [rival_close, rivals_even],
-                                               FlagOptions(flag_rule="disagreement", quality_method="self_confidence"))
-    assert [round(d.label_quality, 3) for d in by_confidence] == [0.40, 0.30]
 
 
 def test_linear_head_predicts_every_class_even_when_a_fold_lacks_one():

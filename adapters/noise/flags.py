@@ -19,7 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-QUALITY_METHODS = ("normalized_margin", "self_confidence", "confidence_weighted_entropy")
+# noise_adjusted_margin: the normalized margin of the probabilities weighed by the estimated label noise
+# (adapters.noise.probabilities.noise_adjusted_probs); the others are cleanlab's own scores
+QUALITY_METHODS = ("normalized_margin", "self_confidence", "confidence_weighted_entropy", "noise_adjusted_margin")
 FLAG_RULES = ("disagreement", "confident_learning", "budget")
 CONFIDENT_LEARNING_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning")
 
@@ -31,7 +33,7 @@ class FlagOptions:
     """How labels are flagged and ranked; the defaults are the benchmarked best (benchmarks/RESULTS.md).
 
     `quality_method`: the label-quality score (QUALITY_METHODS); None means the adapter's own
-    default (`TaskAdapter.default_quality_method`: normalized_margin for classes,
+    default (`TaskAdapter.default_quality_method`: noise_adjusted_margin for classes,
     confidence_weighted_entropy per word for NER). `budget`: number of labels the "budget" rule flags
     (None: the task type's default). `quality_threshold`: the "budget" rule flags every label scored
     below it instead (it wins over `budget`). `per_class`: a class-probability budget is shared among

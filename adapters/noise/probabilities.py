@@ -41,7 +41,8 @@ def label_quality_scores(labels: np.ndarray, pred_probs: np.ndarray,
                          method: str = "normalized_margin") -> np.ndarray:
     """Score in [0, 1] for each label; lower means the label is more likely wrong.
 
-    Delegates to cleanlab's `get_label_quality_scores`; `method` is one of QUALITY_METHODS.
+    Delegates to cleanlab's `get_label_quality_scores`; `method` is one of QUALITY_METHODS
+    ("noise_adjusted_margin": cleanlab's normalized margin of `noise_adjusted_probs`).
     """
     from cleanlab.rank import get_label_quality_scores
 
@@ -50,7 +51,50 @@ def label_quality_scores(labels: np.ndarray, pred_probs: np.ndarray,
         raise ValueError(f"unknown label quality method {method!r}; choose one of {QUALITY_METHODS}")
     if labels.size == 0:
         return np.zeros(0)
+    if method == "noise_adjusted_margin":
+        pred_probs, method = noise_adjusted_probs(labels, pred_probs), "normalized_margin"
     return get_label_quality_scores(labels, pred_probs, method=method)
+
+
+#: pseudo-count added to every cell of the confident joint: with few labels the estimated noise is
+#: unreliable and the adjustment fades toward the same weight for every other class
+NOISE_PSEUDO_COUNT = 5.0
+#: the estimated noise rates enter to this power (0: ignored, 1: believed as estimated); below 1 because
+#: real noise depends on the item as well as on its class, which the class-level estimate cannot see
+NOISE_STRENGTH = 0.5
+
+
+def noise_transition(labels: np.ndarray, pred_probs: np.ndarray,
+                     pseudo_count: float = NOISE_PSEUDO_COUNT) -> np.ndarray:
+    """(K, K) matrix T[i, j]: the estimated probability that an item of true class j is labeled i.
+
+    Columns of cleanlab's calibrated confident joint (given label x true class) plus `pseudo_count`
+    in every cell, normalized; a class nobody labeled keeps only the pseudo-counts.
+    """
+    from cleanlab.count import compute_confident_joint
+
+    labels, pred_probs = _check(labels, pred_probs)
+    n_classes = pred_probs.shape[1]
+    joint = np.zeros((n_classes, n_classes))
+    if len(np.unique(labels)) >= 2:
+        sub_labels, sub_probs, present = _restricted_to_labeled_classes(labels, pred_probs)
+        joint[np.ix_(present, present)] = compute_confident_joint(sub_labels, sub_probs, calibrate=True)
+    joint += pseudo_count
+    return joint / joint.sum(axis=0, keepdims=True)
+
+
+def noise_adjusted_probs(labels: np.ndarray, pred_probs: np.ndarray, strength: float = NOISE_STRENGTH,
+                         pseudo_count: float = NOISE_PSEUDO_COUNT) -> np.ndarray:
+    """Each item's class probabilities given its label as well: p(j | x) * T[label, j] ** strength, renormalized.
+
+    Bayes' rule with the estimated noise (`noise_transition`): a class that annotators seldom turn into this
+    label loses weight, one they often confuse with it keeps it. Where errors concentrate on a few class pairs,
+    a right label whose item also looks like a class it is never confused with is no longer ranked as doubtful.
+    """
+    labels, pred_probs = _check(labels, pred_probs)
+    weights = noise_transition(labels, pred_probs, pseudo_count)[labels] ** strength
+    adjusted = pred_probs * weights
+    return adjusted / np.clip(adjusted.sum(axis=1, keepdims=True), 1e-12, None)
 
 
 def _restricted_to_labeled_classes(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray,

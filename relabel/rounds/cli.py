@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> RoundOptions:
                                 f"scores (default {defaults.flag_rule})")
     detection.add_argument("--ranking", choices=QUALITY_METHODS, default=None,
                            help="label-quality score that orders the tab (default: the task type's best, "
-                                "normalized_margin for classification, confidence_weighted_entropy for NER)")
+                                "noise_adjusted_margin for classification, confidence_weighted_entropy for NER)")
     detection.add_argument("--cleanlab-filter", choices=CONFIDENT_LEARNING_FILTERS,
                            default=defaults.confident_learning_filter,
                            help=f"filter_by of cleanlab's find_label_issues for --flag-rule confident_learning "
