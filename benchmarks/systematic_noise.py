@@ -16,6 +16,7 @@ the start) and how many of the carried tasks were really wrong. `--systematic 0 
 control: random errors only, where carrying fixes can only cost people time.
 
     .venv/bin/python -m benchmarks.systematic_noise [--datasets trec,amazon] [--systematic 0.06] [--random 0.05]
+    .venv/bin/python -m benchmarks.systematic_noise --strategies "flags alone; flags + neighbours of fixes" --ranking normalized_margin
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, flip_uniformly, label_config, load_amazon_reviews,
-                                 load_trec, systematic_noise)
+from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_ranking_argument, flip_uniformly, label_config,
+                                 load_amazon_reviews, load_trec, systematic_noise)
 from benchmarks.rounds_simulation import simulate_annotator
 from relabel.adapters import adapter_for_config
 from relabel.adapters.data.folds import repeated_out_of_fold_outputs, take
@@ -116,7 +117,13 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--annotator-accuracy", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategies", default=";".join(STRATEGIES),
+                        help="separated by ';' (names hold commas), of: " + "; ".join(STRATEGIES))
+    add_ranking_argument(parser)
     options = parser.parse_args()
+    strategies = [s.strip() for s in options.strategies.split(";") if s.strip()]
+    if unknown := set(strategies) - set(STRATEGIES):
+        parser.error(f"unknown strategies {sorted(unknown)}; choose among {STRATEGIES}")
     lines = ["| data | strategy | round | shown | of them propagated (really wrong) | shown so far (x wrong at start) | "
              "systematic errors fixed | random errors fixed | wrong labels left | seconds |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -124,13 +131,15 @@ def main() -> None:
         texts, truth, classes = load(name, options)
         noisy, systematic, random, patterns = noisy_labels(texts, truth, classes, options)
         adapter = adapter_for_config(label_config(classes), {"text-classification": {"seed": options.seed}})
+        if options.ranking:
+            adapter.default_quality_method = options.ranking
         features = take(adapter.featurize(texts), np.arange(len(texts)))
         vectors = reduce_dimensions(features.embeddings)
         wrong_at_start = int(systematic.sum() + random.sum())
         print(f"{name}: {len(texts)} texts; {systematic.sum()} systematic errors in {len(patterns)} patterns "
               f"({', '.join(p['gram'] + ': ' + p['from'] + '->' + p['to'] for p in patterns)}); "
               f"{random.sum()} random", file=sys.stderr, flush=True)
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             for row in run(strategy, adapter, features, vectors, texts, truth, noisy, systematic, random, options):
                 lines.append(f"| {name} | {strategy} | {row['round']} | {row['shown']} | {row['propagated']} "
                              f"({row['propagated_wrong']}) | {row['shown_so_far']} ({row['shown_so_far'] / wrong_at_start:.2f}) | "
