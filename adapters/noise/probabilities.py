@@ -89,7 +89,7 @@ def noise_adjusted_probs(labels: np.ndarray, pred_probs: np.ndarray, strength: f
 
     Bayes' rule with the estimated noise (`noise_transition`): a class that annotators seldom turn into this
     label loses weight, one they often confuse with it keeps it. Where errors concentrate on a few class pairs,
-    a right label whose item also looks like a class it is never confused with is no longer ranked as doubtful.
+    a right label whose item also looks like a class it is never confused with is ranked much less doubtful.
     """
     labels, pred_probs = _check(labels, pred_probs)
     weights = noise_transition(labels, pred_probs, pseudo_count)[labels] ** strength

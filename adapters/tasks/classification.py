@@ -42,8 +42,8 @@ class ClassificationAdapter(TaskAdapter):
     description: ClassVar[str]
     consensus_of_votes = True
     #: the margin after weighing each class by how often the estimated noise turns it into this label: on the
-    #: text, Amazon and digits benchmarks it ranked as well as the plain margin under random noise and much better
-    #: where classes are confused in pairs or by class (benchmarks/RESULTS.md section 35)
+    #: text and digits benchmarks within 0.008 F1 of the plain margin where the noise depends on the item, better
+    #: elsewhere, much better where classes are confused in pairs or by class (benchmarks/RESULTS.md section 35)
     default_quality_method = "noise_adjusted_margin"
 
     @classmethod
