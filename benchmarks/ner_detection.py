@@ -38,10 +38,14 @@ LABEL_CONFIG = ('<View><Labels name="label" toName="text">' + "".join(f'<Label v
 RULES = {  # name -> (prediction source, options); the first is the product's default (and sizes "random")
     # the full model is trained anyway: its in-sample outputs averaged with the out-of-fold ones, per word
     "ours: OOF and in-sample averaged, worst-word budget (default)": ("blend", FlagOptions()),
+    "OOF and in-sample averaged, worst-word budget, ranked by noise_adjusted_margin": (
+        "blend", FlagOptions(quality_method="noise_adjusted_margin")),
     "OOF and in-sample averaged, spans differ": ("blend", FlagOptions(flag_rule="disagreement")),
     "OOF, worst-word budget (the default until 2026-12-02)": ("out_of_fold", FlagOptions()),
     "OOF, budget, ranked by self_confidence": ("out_of_fold", FlagOptions(quality_method="self_confidence")),
     "OOF, budget, ranked by normalized_margin": ("out_of_fold", FlagOptions(quality_method="normalized_margin")),
+    "OOF, budget, ranked by noise_adjusted_margin": ("out_of_fold",
+                                                     FlagOptions(quality_method="noise_adjusted_margin")),
     "OOF, budget, k from cleanlab filter confident_learning": (
         "out_of_fold", FlagOptions(confident_learning_filter="confident_learning")),
     "OOF, spans differ": ("out_of_fold", FlagOptions(flag_rule="disagreement")),
