@@ -25,9 +25,16 @@ def label_config(classes: list[str]) -> str:
 def add_ranking_argument(parser) -> None:
     """--ranking: the label-quality score the benchmark's adapter defaults to (its flags, its second pass's suspects,
     the tab's order), set on the adapter as `default_quality_method`."""
-    parser.add_argument("--ranking", default="",
+    parser.add_argument("--ranking", default="", choices=("", *QUALITY_METHODS),
                         help="the label-quality score the adapter defaults to: " + ", ".join(QUALITY_METHODS) +
                              " ('' = the task type's own)")
+
+
+def apply_ranking_argument(adapter, ranking: str):
+    """The adapter, its default label-quality score set to `ranking` (the --ranking argument) unless that is ''."""
+    if ranking:
+        adapter.default_quality_method = ranking
+    return adapter
 
 
 def add_embedding_layers_argument(parser) -> None:

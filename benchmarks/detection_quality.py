@@ -37,8 +37,8 @@ from relabel.adapters.data.folds import (in_sample_outputs, outputs_without_susp
                                          repeated_out_of_fold_outputs, take)
 from relabel.adapters.noise.flags import FlagOptions
 from benchmarks.datasets import (DEFAULT_TREC, NOISE_KINDS, TEXT_NOISE_KINDS, TREC_CLASSES, label_config,
-                                 add_embedding_layers_argument, add_ranking_argument, load_amazon_reviews,
-                                 load_trec, text_classification_options)
+                                 add_embedding_layers_argument, add_ranking_argument, apply_ranking_argument,
+                                 load_amazon_reviews, load_trec, text_classification_options)
 from relabel.adapters.noise.knn import combine_probabilities, neighbour_label_probabilities
 from relabel.rounds.scoring import mix_in_sample, resolved_in_sample_weight
 
@@ -204,8 +204,7 @@ def main() -> None:
         texts, labels, classes = load_dataset(name, options.trec)
         adapter = adapter_for_config(label_config(classes), text_classification_options(
             options.mode, options.seed, options.embedding_layers))
-        if options.ranking:
-            adapter.default_quality_method = options.ranking
+        apply_ranking_argument(adapter, options.ranking)
         started = time.perf_counter()
         features = adapter.featurize(texts)
         vectors = adapter.similarity_vectors(features)

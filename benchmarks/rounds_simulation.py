@@ -38,7 +38,8 @@ from relabel.adapters.data.folds import outputs_without_suspects, repeated_out_o
 from relabel.adapters.noise.probabilities import FlagOptions, suppress_confirmed
 from relabel.rounds.scoring import mix_in_sample, resolved_in_sample_weight
 from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_embedding_layers_argument, add_ranking_argument,
-                                 flip_uniformly, label_config, load_trec, text_classification_options)
+                                 apply_ranking_argument, flip_uniformly, label_config, load_trec,
+                                 text_classification_options)
 
 LABEL_CONFIG = label_config(TREC_CLASSES)
 #: our default with --in-sample-weight: ranked on the out-of-fold outputs mixed with the full model's in-sample ones
@@ -213,8 +214,7 @@ def main() -> None:
     test_texts, test_truth = load_trec(args.data / "test.txt")
     noisy, flipped = flip_uniformly(truth, TREC_CLASSES, args.noise, args.seed)
     adapter = adapter_for_config(LABEL_CONFIG, text_classification_options(args.mode, args.seed, args.embedding_layers))
-    if args.ranking:
-        adapter.default_quality_method = args.ranking
+    apply_ranking_argument(adapter, args.ranking)
     default = FlagOptions()
     args.margin = default.confirmation_margin if args.confirmation_margin is None else args.confirmation_margin
     default = dataclasses.replace(default, confirmation_margin=args.margin)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_ranking_argument, flip_uniformly, label_config,
-                                 load_amazon_reviews, load_trec, systematic_noise)
+from benchmarks.datasets import (DEFAULT_TREC, TREC_CLASSES, add_ranking_argument, apply_ranking_argument,
+                                 flip_uniformly, label_config, load_amazon_reviews, load_trec, systematic_noise)
 from benchmarks.rounds_simulation import simulate_annotator
 from relabel.adapters import adapter_for_config
 from relabel.adapters.data.folds import repeated_out_of_fold_outputs, take
@@ -131,8 +131,7 @@ def main() -> None:
         texts, truth, classes = load(name, options)
         noisy, systematic, random, patterns = noisy_labels(texts, truth, classes, options)
         adapter = adapter_for_config(label_config(classes), {"text-classification": {"seed": options.seed}})
-        if options.ranking:
-            adapter.default_quality_method = options.ranking
+        apply_ranking_argument(adapter, options.ranking)
         features = take(adapter.featurize(texts), np.arange(len(texts)))
         vectors = reduce_dimensions(features.embeddings)
         wrong_at_start = int(systematic.sum() + random.sum())

@@ -68,18 +68,10 @@ def noise_transition(labels: np.ndarray, pred_probs: np.ndarray,
                      pseudo_count: float = NOISE_PSEUDO_COUNT) -> np.ndarray:
     """(K, K) matrix T[i, j]: the estimated probability that an item of true class j is labeled i.
 
-    Columns of cleanlab's calibrated confident joint (given label x true class) plus `pseudo_count`
-    in every cell, normalized; a class nobody labeled keeps only the pseudo-counts.
+    Columns of `confident_joint` plus `pseudo_count` in every cell, normalized; a class nobody labeled keeps
+    only the pseudo-counts.
     """
-    from cleanlab.count import compute_confident_joint
-
-    labels, pred_probs = _check(labels, pred_probs)
-    n_classes = pred_probs.shape[1]
-    joint = np.zeros((n_classes, n_classes))
-    if len(np.unique(labels)) >= 2:
-        sub_labels, sub_probs, present = _restricted_to_labeled_classes(labels, pred_probs)
-        joint[np.ix_(present, present)] = compute_confident_joint(sub_labels, sub_probs, calibrate=True)
-    joint += pseudo_count
+    joint = confident_joint(labels, pred_probs) + pseudo_count
     return joint / joint.sum(axis=0, keepdims=True)
 
 
@@ -118,16 +110,21 @@ def estimate_issues_per_class(labels: np.ndarray, pred_probs: np.ndarray) -> np.
     The off-diagonal row sums of cleanlab's calibrated confident joint. Classes nobody labeled
     get 0; with fewer than two labeled classes nothing can be estimated and all are 0.
     """
+    joint = confident_joint(labels, pred_probs)
+    return np.rint(joint.sum(axis=1) - np.diag(joint)).astype(int)
+
+
+def confident_joint(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """(K, K) cleanlab's calibrated confident joint, given label x true class, over the classes people labeled;
+    zero rows and columns for a class nobody labeled, all zeros with fewer than two labeled classes."""
     from cleanlab.count import compute_confident_joint
 
     labels, pred_probs = _check(labels, pred_probs)
-    estimate = np.zeros(pred_probs.shape[1], dtype=int)
-    if len(np.unique(labels)) < 2:
-        return estimate
-    sub_labels, sub_probs, present = _restricted_to_labeled_classes(labels, pred_probs)
-    joint = compute_confident_joint(sub_labels, sub_probs, calibrate=True)
-    estimate[present] = np.rint(joint.sum(axis=1) - np.diag(joint)).astype(int)
-    return estimate
+    joint = np.zeros((pred_probs.shape[1], pred_probs.shape[1]))
+    if len(np.unique(labels)) >= 2:
+        sub_labels, sub_probs, present = _restricted_to_labeled_classes(labels, pred_probs)
+        joint[np.ix_(present, present)] = compute_confident_joint(sub_labels, sub_probs, calibrate=True)
+    return joint
 
 
 def estimate_number_of_issues(labels: np.ndarray, pred_probs: np.ndarray) -> int:
